@@ -1,0 +1,216 @@
+//! The client side of the peer network: openraft's RPCs over tonic, with one cached
+//! channel per peer, connect and request timeouts, and snapshot streaming.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use lookout_proto::v1::PeerFrame;
+use lookout_proto::v1::SnapshotChunk;
+use lookout_proto::v1::raft_peer_client::RaftPeerClient;
+use lookout_proto::v1::snapshot_chunk::Part;
+use lookout_store::SnapshotFile;
+use lookout_types::Node;
+use lookout_types::NodeId;
+use lookout_types::TypeConfig;
+use lookout_types::Vote;
+use openraft::AnyError;
+use openraft::OptionalSend;
+use openraft::RaftNetworkFactory;
+use openraft::RaftNetworkV2;
+use openraft::error::NetworkError;
+use openraft::error::RPCError;
+use openraft::error::ReplicationClosed;
+use openraft::error::StreamingError;
+use openraft::error::Unreachable;
+use openraft::network::Backoff;
+use openraft::network::RPCOption;
+use openraft::raft::AppendEntriesRequest;
+use openraft::raft::AppendEntriesResponse;
+use openraft::raft::SnapshotResponse;
+use openraft::raft::TransferLeaderRequest;
+use openraft::raft::TransferLeaderResponse;
+use openraft::raft::VoteRequest;
+use openraft::raft::VoteResponse;
+use openraft::type_config::alias::SnapshotOf;
+use tonic::transport::Channel;
+use tonic::transport::Endpoint;
+
+use crate::frame;
+
+/// Bytes per snapshot chunk on the wire.
+pub const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Channels to peers, shared by every connection openraft opens, keyed by peer address.
+/// A tonic `Channel` reconnects by itself, so one per address is enough.
+#[derive(Clone, Default)]
+pub struct PeerChannels {
+    channels: Arc<Mutex<HashMap<String, Channel>>>,
+}
+
+impl PeerChannels {
+    pub fn get(&self, addr: &str) -> Result<Channel, tonic::transport::Error> {
+        let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ch) = map.get(addr) {
+            return Ok(ch.clone());
+        }
+        let ch = Endpoint::from_shared(format!("http://{addr}"))?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(5))
+            .keep_alive_timeout(Duration::from_secs(5))
+            .connect_lazy();
+        map.insert(addr.to_string(), ch.clone());
+        Ok(ch)
+    }
+}
+
+/// openraft's factory of peer connections.
+#[derive(Clone, Default)]
+pub struct PeerNetwork {
+    pub channels: PeerChannels,
+}
+
+impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
+    type Network = PeerConnection;
+
+    async fn new_client(&mut self, target: NodeId, node: &Node) -> PeerConnection {
+        PeerConnection { target, addr: node.peer_addr.clone(), channels: self.channels.clone() }
+    }
+}
+
+pub struct PeerConnection {
+    target: NodeId,
+    addr: String,
+    channels: PeerChannels,
+}
+
+type RpcErr = RPCError<TypeConfig>;
+
+fn unreachable(e: &(impl std::error::Error + 'static)) -> RpcErr {
+    RPCError::Unreachable(Unreachable::new(e))
+}
+
+/// Transport-level failures (refused, reset, timed out) make the peer "unreachable" so
+/// openraft backs off; anything else is a network error.
+fn status_to_rpc_error(status: tonic::Status) -> RpcErr {
+    match status.code() {
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
+            unreachable(&status)
+        }
+        _ => RPCError::Network(NetworkError::new(&status)),
+    }
+}
+
+impl PeerConnection {
+    fn client(&self) -> Result<RaftPeerClient<Channel>, RpcErr> {
+        let ch = self.channels.get(&self.addr).map_err(|e| unreachable(&e))?;
+        Ok(RaftPeerClient::new(ch).max_decoding_message_size(64 << 20).max_encoding_message_size(64 << 20))
+    }
+
+    fn request<T>(msg: T, option: &RPCOption) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(msg);
+        req.set_timeout(option.hard_ttl());
+        req
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(frame: &PeerFrame) -> Result<T, RpcErr> {
+        frame::decode(frame).map_err(|e| RPCError::Network(NetworkError::new(&e)))
+    }
+}
+
+impl RaftNetworkV2<TypeConfig> for PeerConnection {
+    type SnapshotData = SnapshotFile;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RpcErr> {
+        let mut client = self.client()?;
+        let resp = client.append(Self::request(frame::encode(&rpc), &option)).await.map_err(status_to_rpc_error)?;
+        Self::decode(resp.get_ref())
+    }
+
+    async fn vote(&mut self, rpc: VoteRequest<TypeConfig>, option: RPCOption) -> Result<VoteResponse<TypeConfig>, RpcErr> {
+        let mut client = self.client()?;
+        let resp = client.vote(Self::request(frame::encode(&rpc), &option)).await.map_err(status_to_rpc_error)?;
+        Self::decode(resp.get_ref())
+    }
+
+    async fn pre_vote(&mut self, rpc: VoteRequest<TypeConfig>, option: RPCOption) -> Result<VoteResponse<TypeConfig>, RpcErr> {
+        let mut client = self.client()?;
+        let resp = client.pre_vote(Self::request(frame::encode(&rpc), &option)).await.map_err(status_to_rpc_error)?;
+        Self::decode(resp.get_ref())
+    }
+
+    async fn transfer_leader(
+        &mut self,
+        req: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<TypeConfig>, RpcErr> {
+        let mut client = self.client()?;
+        let resp =
+            client.transfer_leader(Self::request(frame::encode(&req), &option)).await.map_err(status_to_rpc_error)?;
+        Self::decode(resp.get_ref())
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: SnapshotOf<TypeConfig, SnapshotFile>,
+        cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        _option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        let mut client = self.client()?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<SnapshotChunk>(4);
+        let header = frame::encode(&(vote, snapshot.meta.clone()));
+        let file = snapshot.snapshot;
+        let target = self.target;
+        // The reader runs on a blocking thread: pread the file chunk by chunk, hash it, and
+        // feed the bounded channel (back-pressure from the network bounds memory).
+        let reader = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let send = |part: Part| tx.blocking_send(SnapshotChunk { part: Some(part) }).is_ok();
+            if !send(Part::Header(header)) {
+                return Ok(());
+            }
+            let mut hasher = blake3::Hasher::new();
+            let mut offset = 0u64;
+            let mut buf = vec![0u8; SNAPSHOT_CHUNK_BYTES];
+            while offset < file.len {
+                let want = ((file.len - offset) as usize).min(buf.len());
+                file.file.read_exact_at(&mut buf[..want], offset)?;
+                hasher.update(&buf[..want]);
+                offset += want as u64;
+                if !send(Part::Data(buf[..want].to_vec())) {
+                    return Ok(());
+                }
+            }
+            send(Part::Blake3(hasher.finalize().as_bytes().to_vec()));
+            Ok(())
+        });
+        let call = client.install_snapshot(tokio_stream::wrappers::ReceiverStream::new(rx));
+        let resp = tokio::select! {
+            closed = cancel => return Err(StreamingError::Closed(closed)),
+            resp = call => resp,
+        };
+        match reader.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(StreamingError::Network(NetworkError::new(&e))),
+            Err(e) => return Err(StreamingError::Network(NetworkError::new(&AnyError::error(e.to_string())))),
+        }
+        let resp = resp.map_err(|s| StreamingError::from(status_to_rpc_error(s)))?;
+        tracing::info!(target, "snapshot sent");
+        Ok(Self::decode(resp.get_ref())?)
+    }
+
+    fn backoff(&self) -> Option<Backoff> {
+        // Retry an unreachable peer at a steady, short interval: fast recovery after a
+        // partition heals without a tight loop while it lasts.
+        Some(Backoff::new(std::iter::repeat(Duration::from_millis(100))))
+    }
+}

@@ -1,0 +1,110 @@
+//! Admission control: every request gets a deadline and an in-flight slot, or is shed.
+//!
+//! The deadline is the smaller of the client's `grpc-timeout` and the configured
+//! `request_deadline_ms`. The in-flight bound is a semaphore; when it is exhausted the
+//! request is refused at once with `ResourceExhausted` instead of queueing without bound.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::Semaphore;
+use tonic::Status;
+
+#[derive(Clone)]
+pub struct Admission {
+    slots: Arc<Semaphore>,
+    max_in_flight: usize,
+    max_deadline: Duration,
+}
+
+pub struct Ticket {
+    _slot: OwnedSemaphorePermit,
+    pub deadline: Duration,
+}
+
+impl Admission {
+    pub fn new(max_in_flight: usize, max_deadline: Duration) -> Admission {
+        Admission { slots: Arc::new(Semaphore::new(max_in_flight)), max_in_flight, max_deadline }
+    }
+
+    pub fn admit<T>(&self, req: &tonic::Request<T>) -> Result<Ticket, Status> {
+        let slot = self.slots.clone().try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!("overloaded: {} requests in flight (max_in_flight)", self.max_in_flight))
+        })?;
+        let client = req.metadata().get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(parse_grpc_timeout);
+        let deadline = client.map_or(self.max_deadline, |c| c.min(self.max_deadline));
+        Ok(Ticket { _slot: slot, deadline })
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.max_in_flight - self.slots.available_permits()
+    }
+}
+
+impl Ticket {
+    /// Runs `fut` within this ticket's deadline.
+    pub async fn run<R>(&self, what: &str, fut: impl Future<Output = Result<R, Status>>) -> Result<R, Status> {
+        match tokio::time::timeout(self.deadline, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(crate::errors::deadline(what, self.deadline)),
+        }
+    }
+}
+
+/// Parses a gRPC `grpc-timeout` header value: up to 8 digits and a unit (H M S m u n).
+pub fn parse_grpc_timeout(v: &str) -> Option<Duration> {
+    if v.len() < 2 || v.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = v.split_at(v.len() - 1);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.checked_mul(3600)?),
+        "M" => Duration::from_secs(n.checked_mul(60)?),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_units() {
+        assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_grpc_timeout("m"), None);
+        assert_eq!(parse_grpc_timeout("123456789m"), None);
+        assert_eq!(parse_grpc_timeout("12x"), None);
+        assert_eq!(parse_grpc_timeout("-1m"), None);
+    }
+
+    #[test]
+    fn sheds_beyond_max_in_flight() {
+        let a = Admission::new(2, Duration::from_secs(5));
+        let r = tonic::Request::new(());
+        let t1 = a.admit(&r).unwrap();
+        let _t2 = a.admit(&r).unwrap();
+        assert_eq!(a.admit(&r).err().unwrap().code(), tonic::Code::ResourceExhausted);
+        drop(t1);
+        assert!(a.admit(&r).is_ok());
+    }
+
+    #[test]
+    fn client_deadline_is_capped() {
+        let a = Admission::new(1, Duration::from_secs(5));
+        let mut r = tonic::Request::new(());
+        r.metadata_mut().insert("grpc-timeout", "60S".parse().unwrap());
+        assert_eq!(a.admit(&r).unwrap().deadline, Duration::from_secs(5));
+        let mut r = tonic::Request::new(());
+        r.metadata_mut().insert("grpc-timeout", "100m".parse().unwrap());
+        assert_eq!(a.admit(&r).unwrap().deadline, Duration::from_millis(100));
+    }
+}
