@@ -5,6 +5,9 @@
 //! quorum round trip. Reads that arrive while a round trip is in flight join the next
 //! one, so N concurrent reads cost about two round trips, not N.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use lookout_types::NodeId;
@@ -33,14 +36,28 @@ type Waiter = oneshot::Sender<Result<u64, ReadError>>;
 #[derive(Clone)]
 pub struct ReadBarrier {
     tx: mpsc::Sender<Waiter>,
+    stats: Arc<BarrierStats>,
+}
+
+/// Reads served and quorum rounds run, since start.
+#[derive(Default)]
+pub struct BarrierStats {
+    pub reads: AtomicU64,
+    pub rounds: AtomicU64,
 }
 
 impl ReadBarrier {
     /// `max_waiting` bounds the reads queued behind a barrier; `timeout` bounds one round.
     pub fn spawn(raft: Raft, max_waiting: usize, timeout: Duration) -> ReadBarrier {
         let (tx, rx) = mpsc::channel(max_waiting.max(1));
-        tokio::spawn(drive(raft, rx, timeout));
-        ReadBarrier { tx }
+        let stats = Arc::new(BarrierStats::default());
+        tokio::spawn(drive(raft, rx, timeout, stats.clone()));
+        ReadBarrier { tx, stats }
+    }
+
+    /// (reads, rounds) since start.
+    pub fn stats(&self) -> (u64, u64) {
+        (self.stats.reads.load(Ordering::Relaxed), self.stats.rounds.load(Ordering::Relaxed))
     }
 
     /// The commit index a linearizable read must wait to have applied. Leader only.
@@ -54,7 +71,7 @@ impl ReadBarrier {
     }
 }
 
-async fn drive(raft: Raft, mut rx: mpsc::Receiver<Waiter>, timeout: Duration) {
+async fn drive(raft: Raft, mut rx: mpsc::Receiver<Waiter>, timeout: Duration, stats: Arc<BarrierStats>) {
     let mut batch = Vec::new();
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -62,6 +79,8 @@ async fn drive(raft: Raft, mut rx: mpsc::Receiver<Waiter>, timeout: Duration) {
             batch.push(more);
         }
         let result = one_round(&raft, timeout).await;
+        stats.rounds.fetch_add(1, Ordering::Relaxed);
+        stats.reads.fetch_add(batch.len() as u64, Ordering::Relaxed);
         for waiter in batch.drain(..) {
             let _ = waiter.send(result.clone());
         }

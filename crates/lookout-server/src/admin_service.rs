@@ -39,6 +39,7 @@ impl Ctx {
         let (voters, learners) = node.members();
         let leader = node.leader();
         let me = node.config.node(node.id);
+        let (read_barrier_reads, read_barrier_rounds) = node.barrier.stats();
         pb::NodeStatus {
             id: node.id,
             site: me.map(|n| n.site.clone()).unwrap_or_default(),
@@ -58,6 +59,8 @@ impl Ctx {
             snapshot_index: m.snapshot.map(|s| s.index).unwrap_or(0),
             purged_index: m.purged.map(|p| p.index).unwrap_or(0),
             keys: state.keys,
+            read_barrier_reads,
+            read_barrier_rounds,
         }
     }
 

@@ -99,6 +99,25 @@ async fn replication_linearizable_everywhere_and_stale_reads_report_staleness() 
             assert_eq!(value_of(&r.unwrap()).as_deref(), Some("v3"));
         }
     }
+    // Concurrent linearizable reads share read-barrier rounds.
+    let before = c.status(leader).await.unwrap();
+    let mut tasks = vec![];
+    for i in 0..200u64 {
+        let mut kv = c.kv(leader);
+        tasks.push(tokio::spawn(async move {
+            kv.get(pb::GetRequest { read: None, key: format!("k{}", i % 20).into_bytes() }).await.map(|r| r.into_inner())
+        }));
+    }
+    for t in tasks {
+        assert!(value_of(&t.await.unwrap().unwrap()).is_some());
+    }
+    let after = c.status(leader).await.unwrap();
+    let reads = after.read_barrier_reads - before.read_barrier_reads;
+    let rounds = after.read_barrier_rounds - before.read_barrier_rounds;
+    assert!(reads >= 200, "{reads} reads went through the barrier");
+    assert!(rounds < reads / 2, "{reads} concurrent reads took {rounds} quorum rounds");
+    eprintln!("{reads} concurrent linearizable reads shared {rounds} barrier rounds");
+
     // STALE reads: every node answers and states its staleness, which is small while the
     // cluster is healthy.
     c.wait_applied(&[1, 2, 3, 4, 5], last, Duration::from_secs(5)).await.unwrap();
@@ -228,6 +247,7 @@ async fn membership_learner_promote_remove_and_transfer_leader() {
     let leader = c.wait_leader(LEADER_WAIT).await.unwrap();
     put_anywhere(&c, "m/1", "before-join", 40_000, Duration::from_secs(5)).await.unwrap();
     c.start_node(6).unwrap();
+    c.wait_serving(6, Duration::from_secs(10)).await.unwrap();
     let add = pb::AddLearnerRequest {
         id: 6,
         peer_addr: c.peer_addr(6),

@@ -75,11 +75,23 @@ pub struct StateStatus {
 }
 
 fn open_db(data_dir: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {
-    Ok(sled::Config::new()
+    let config = sled::Config::new()
         .path(data_dir.join("db"))
         .cache_capacity(cache_capacity_bytes)
-        .flush_every_ms(None)
-        .open()?)
+        .flush_every_ms(None);
+    // After the last handle of a database is dropped, sled's background I/O threads may hold
+    // its lock file for a moment; a reopen in the same process waits for them (briefly).
+    // Another live process holding the lock is still refused after the wait.
+    let mut attempts = 0;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e)) if attempts < 100 && e.to_string().contains("could not acquire lock") => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            r => return Ok(r?),
+        }
+    }
 }
 
 /// Opens (creating if new) the store in `data_dir`: sled db in `data_dir/db`, snapshot files

@@ -298,6 +298,18 @@ impl TestCluster {
         bail!("no agreed leader within {timeout:?} (last error: {last})")
     }
 
+    /// Waits until node `id` answers status on its client address.
+    pub async fn wait_serving(&self, id: u64, timeout: Duration) -> anyhow::Result<pb::NodeStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.status(id).await {
+                Ok(s) => return Ok(s),
+                Err(e) if Instant::now() > deadline => bail!("node {id} not serving within {timeout:?}: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
     /// Waits until every listed node has applied at least `index`.
     pub async fn wait_applied(&self, ids: &[u64], index: u64, timeout: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
@@ -318,6 +330,17 @@ impl TestCluster {
 
 impl Drop for TestCluster {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The test failed: show what each node said last.
+            for &id in &self.ids {
+                let log = self.log(id);
+                let tail: Vec<&str> = log.lines().rev().take(25).collect();
+                eprintln!("---- node {id} log (last {} lines) ----", tail.len());
+                for line in tail.iter().rev() {
+                    eprintln!("{line}");
+                }
+            }
+        }
         for (_, child) in self.procs.iter_mut() {
             // SAFETY: plain kill(2) on child pids we own; SIGCONT first so a stopped
             // process can die.
