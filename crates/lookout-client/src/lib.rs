@@ -80,6 +80,12 @@ pub struct ClientOptions {
     /// Overall time allowed for one call, retries included. Each attempt is sent
     /// with a gRPC timeout equal to what remains. Default 5 s.
     pub deadline: Duration,
+    /// If set, caps each attempt: an endpoint that has not answered within this
+    /// is given up on for this attempt and the call moves on to the next
+    /// endpoint (a write keeps its request id, so this is safe). Default `None`:
+    /// an attempt may use the whole remaining deadline, so a hung (e.g.
+    /// SIGSTOPped) leader costs one call its deadline before the client moves on.
+    pub attempt_timeout: Option<Duration>,
     /// Time allowed to open a connection to one endpoint. Default 1 s.
     pub connect_timeout: Duration,
     /// Most retries after the first attempt (the deadline usually ends a call
@@ -100,6 +106,7 @@ impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
             deadline: Duration::from_secs(5),
+            attempt_timeout: None,
             connect_timeout: Duration::from_secs(1),
             max_retries: 64,
             backoff: Backoff::default(),
@@ -523,10 +530,13 @@ impl Client {
             let channel = self.inner.channels.get(&endpoint)?;
             let remaining = deadline.saturating_duration_since(Instant::now());
             attempts += 1;
+            let budget = opts
+                .attempt_timeout
+                .map_or(remaining, |cap| cap.min(remaining));
             let outcome = if remaining.is_zero() {
                 None
             } else {
-                tokio::time::timeout(remaining, attempt(channel, remaining))
+                tokio::time::timeout(budget, attempt(channel, budget))
                     .await
                     .ok()
             };
@@ -538,9 +548,22 @@ impl Client {
                     return Ok(resp.into_inner());
                 }
                 Some(Err(status)) => status,
+                None if Instant::now() < deadline => {
+                    // Only the attempt's own cap ran out: try elsewhere.
+                    tonic::Status::deadline_exceeded(format!(
+                        "no answer within the attempt timeout of {} ms",
+                        budget.as_millis()
+                    ))
+                }
                 None => {
-                    // Out of time. If an earlier attempt failed for a reason, that
-                    // reason explains more than the timeout does.
+                    // Out of time. An endpoint that never answered may be hung
+                    // (SIGSTOP, a partition): start the next call elsewhere, or
+                    // every call would wait on it for its whole deadline.
+                    if !remaining.is_zero() && !opts.pin_endpoint {
+                        self.rotate_from(&endpoint);
+                    }
+                    // If an earlier attempt failed for a reason, that reason
+                    // explains more than the timeout does.
                     return Err(match last_real {
                         Some(e) => exhausted(e, attempts, opts.deadline, true),
                         None => ClientError::Status {
@@ -927,16 +950,32 @@ mod tests {
             attempts: 2,
         };
         let d = Duration::from_millis(300);
-        let e = exhausted(err(tonic::Status::unavailable("tcp connect error")), 7, d, true);
+        let e = exhausted(
+            err(tonic::Status::unavailable("tcp connect error")),
+            7,
+            d,
+            true,
+        );
         assert_eq!(e.code(), Some(Code::Unavailable));
-        assert_eq!(e.message(), "tcp connect error (then the 300 ms deadline passed)");
+        assert_eq!(
+            e.message(),
+            "tcp connect error (then the 300 ms deadline passed)"
+        );
         assert!(matches!(e, ClientError::Status { attempts: 7, .. }));
         let e = exhausted(err(tonic::Status::unavailable("no leader")), 3, d, false);
         assert_eq!(e.message(), "no leader");
         // A server-side gRPC timeout surfaces as Cancelled; report it as a deadline.
-        let e = exhausted(err(tonic::Status::cancelled("Timeout expired")), 3, d, false);
+        let e = exhausted(
+            err(tonic::Status::cancelled("Timeout expired")),
+            3,
+            d,
+            false,
+        );
         assert_eq!(e.code(), Some(Code::DeadlineExceeded));
-        assert!(e.message().ends_with("(last attempt: Timeout expired)"), "{e}");
+        assert!(
+            e.message().ends_with("(last attempt: Timeout expired)"),
+            "{e}"
+        );
     }
 
     #[test]

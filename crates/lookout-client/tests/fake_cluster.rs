@@ -443,3 +443,43 @@ async fn slow_node_hits_the_overall_deadline() {
         "{took:?}"
     );
 }
+
+#[tokio::test]
+async fn a_hung_leader_is_left_after_one_timed_out_call() {
+    let hung = Behaviour {
+        delay: Some(Duration::from_secs(30)),
+        ..Default::default()
+    };
+    let (hung_node, hung_addr) = start(1, hung).await;
+    let (good_node, good_addr) = start(2, Behaviour::default()).await;
+    let client = Client::new(vec![hung_addr, good_addr], opts(300)).unwrap();
+    let err = client.put("k", "v").await.unwrap_err();
+    assert_eq!(err.code(), Some(Code::DeadlineExceeded), "{err}");
+    // The next call starts at the other endpoint instead of waiting on the hung one.
+    client.put("k", "v").await.unwrap();
+    assert_eq!(hung_node.calls().len(), 1);
+    assert_eq!(good_node.calls().len(), 1);
+}
+
+#[tokio::test]
+async fn attempt_timeout_moves_on_within_one_call() {
+    let hung = Behaviour {
+        delay: Some(Duration::from_secs(30)),
+        ..Default::default()
+    };
+    let (_hung_node, hung_addr) = start(1, hung).await;
+    let (good_node, good_addr) = start(2, Behaviour::default()).await;
+    let opts = ClientOptions {
+        attempt_timeout: Some(Duration::from_millis(100)),
+        ..opts(2000)
+    };
+    let client = Client::new(vec![hung_addr, good_addr], opts).unwrap();
+    let t = Instant::now();
+    client.put("k", "v").await.unwrap();
+    assert!(
+        t.elapsed() < Duration::from_millis(1000),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(good_node.calls().len(), 1);
+}

@@ -22,15 +22,24 @@ pub(crate) fn frame(payload: &[u8]) -> Vec<u8> {
 
 /// Checks the crc of a framed value and returns its payload.
 /// `what` names the record for the error message; it is only called on failure.
-pub(crate) fn unframe<'a>(bytes: &'a [u8], what: impl FnOnce() -> String) -> Result<&'a [u8], StoreError> {
+pub(crate) fn unframe(bytes: &[u8], what: impl FnOnce() -> String) -> Result<&[u8], StoreError> {
     if bytes.len() < CRC_LEN {
-        return Err(StoreError::corrupt(what(), format!("record of {} bytes is shorter than its checksum", bytes.len())));
+        return Err(StoreError::corrupt(
+            what(),
+            format!(
+                "record of {} bytes is shorter than its checksum",
+                bytes.len()
+            ),
+        ));
     }
     let (crc, payload) = bytes.split_at(CRC_LEN);
     let stored = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
     let actual = crc32c::crc32c(payload);
     if stored != actual {
-        return Err(StoreError::corrupt(what(), format!("checksum mismatch: stored {stored:08x}, computed {actual:08x}")));
+        return Err(StoreError::corrupt(
+            what(),
+            format!("checksum mismatch: stored {stored:08x}, computed {actual:08x}"),
+        ));
     }
     Ok(payload)
 }
@@ -46,16 +55,25 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, StoreE
 }
 
 /// Decodes an unframed postcard payload; trailing bytes are an error.
-pub(crate) fn from_payload<T: DeserializeOwned>(payload: &[u8], what: impl FnOnce() -> String) -> Result<T, StoreError> {
+pub(crate) fn from_payload<T: DeserializeOwned>(
+    payload: &[u8],
+    what: impl FnOnce() -> String,
+) -> Result<T, StoreError> {
     match postcard::take_from_bytes::<T>(payload) {
         Ok((value, [])) => Ok(value),
-        Ok((_, rest)) => Err(StoreError::corrupt(what(), format!("{} trailing bytes after the value", rest.len()))),
+        Ok((_, rest)) => Err(StoreError::corrupt(
+            what(),
+            format!("{} trailing bytes after the value", rest.len()),
+        )),
         Err(e) => Err(StoreError::corrupt(what(), format!("undecodable: {e}"))),
     }
 }
 
 /// Checks the frame and decodes the payload.
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], what: impl Fn() -> String) -> Result<T, StoreError> {
+pub(crate) fn decode<T: DeserializeOwned>(
+    bytes: &[u8],
+    what: impl Fn() -> String,
+) -> Result<T, StoreError> {
     let payload = unframe(bytes, &what)?;
     from_payload(payload, &what)
 }
@@ -71,9 +89,9 @@ pub(crate) fn u64_key(n: u64) -> [u8; 8] {
 }
 
 pub(crate) fn parse_u64_key(key: &[u8], what: impl FnOnce() -> String) -> Result<u64, StoreError> {
-    let bytes: [u8; 8] = key
-        .try_into()
-        .map_err(|_| StoreError::corrupt(what(), format!("key of {} bytes, expected 8", key.len())))?;
+    let bytes: [u8; 8] = key.try_into().map_err(|_| {
+        StoreError::corrupt(what(), format!("key of {} bytes, expected 8", key.len()))
+    })?;
     Ok(u64::from_be_bytes(bytes))
 }
 
@@ -88,7 +106,12 @@ mod tests {
 
     #[test]
     fn frame_round_trip() {
-        let v = Versioned { value: b"hello".to_vec(), version: 3, create_index: 7, mod_index: 9 };
+        let v = Versioned {
+            value: b"hello".to_vec(),
+            version: 3,
+            create_index: 7,
+            mod_index: 9,
+        };
         let bytes = encode(&v).unwrap();
         let back: Versioned = decode(&bytes, || "v".into()).unwrap();
         assert_eq!(v, back);
@@ -96,7 +119,12 @@ mod tests {
 
     #[test]
     fn every_single_bit_flip_is_detected() {
-        let v = Versioned { value: b"hello".to_vec(), version: 3, create_index: 7, mod_index: 9 };
+        let v = Versioned {
+            value: b"hello".to_vec(),
+            version: 3,
+            create_index: 7,
+            mod_index: 9,
+        };
         let bytes = encode(&v).unwrap();
         for i in 0..bytes.len() * 8 {
             let mut b = bytes.clone();

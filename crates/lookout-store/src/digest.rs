@@ -56,7 +56,10 @@ mod tests {
     #[test]
     fn display_is_32_hex_chars() {
         assert_eq!(Digest(0).to_string(), "00000000000000000000000000000000");
-        assert_eq!(Digest(0xabc).to_string(), "00000000000000000000000000000abc");
+        assert_eq!(
+            Digest(0xabc).to_string(),
+            "00000000000000000000000000000abc"
+        );
         assert_eq!(Digest(u128::MAX).to_string().len(), 32);
     }
 
@@ -73,7 +76,13 @@ mod tests {
         b.remove(TAG_KV, b"y", b"2");
         assert_eq!(b, Digest::default());
         // The tag and the key/payload boundary are part of the term.
-        assert_ne!(record_term(TAG_KV, b"k", b"v"), record_term(TAG_DEDUP, b"k", b"v"));
-        assert_ne!(record_term(TAG_KV, b"ab", b"c"), record_term(TAG_KV, b"a", b"bc"));
+        assert_ne!(
+            record_term(TAG_KV, b"k", b"v"),
+            record_term(TAG_DEDUP, b"k", b"v")
+        );
+        assert_ne!(
+            record_term(TAG_KV, b"ab", b"c"),
+            record_term(TAG_KV, b"a", b"bc")
+        );
     }
 }

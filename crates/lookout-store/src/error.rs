@@ -29,7 +29,10 @@ pub enum StoreError {
 
 impl StoreError {
     pub(crate) fn corrupt(what: impl Into<String>, detail: impl Into<String>) -> StoreError {
-        StoreError::Corrupt { what: what.into(), detail: detail.into() }
+        StoreError::Corrupt {
+            what: what.into(),
+            detail: detail.into(),
+        }
     }
 }
 

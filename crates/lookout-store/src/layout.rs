@@ -95,9 +95,13 @@ impl DataTrees {
     /// Removes the data trees of every generation but `keep` (left over by an interrupted install).
     pub(crate) fn drop_all_but(db: &sled::Db, keep: u64) -> Result<(), StoreError> {
         for name in db.tree_names() {
-            let Ok(name) = std::str::from_utf8(&name) else { continue };
+            let Ok(name) = std::str::from_utf8(&name) else {
+                continue;
+            };
             for prefix in DATA_TREE_PREFIXES {
-                if let Some(generation) = name.strip_prefix(prefix).and_then(|g| g.parse::<u64>().ok())
+                if let Some(generation) = name
+                    .strip_prefix(prefix)
+                    .and_then(|g| g.parse::<u64>().ok())
                     && generation != keep
                 {
                     tracing::info!(tree = name, "dropping data tree of a stale generation");
@@ -131,7 +135,9 @@ pub(crate) fn read_applied(meta: &sled::Tree) -> Result<AppliedState, StoreError
     }
 }
 
-pub(crate) fn read_pending_install(meta: &sled::Tree) -> Result<Option<PendingInstall>, StoreError> {
+pub(crate) fn read_pending_install(
+    meta: &sled::Tree,
+) -> Result<Option<PendingInstall>, StoreError> {
     match meta.get(META_PENDING_INSTALL)? {
         None => Ok(None),
         Some(raw) => codec::decode(&raw, || "meta pending install".into()).map(Some),
@@ -143,21 +149,33 @@ pub(crate) fn check_format(db: &sled::Db, meta: &sled::Tree) -> Result<(), Store
     match meta.get(META_FORMAT_VERSION)? {
         Some(raw) => {
             let payload = codec::unframe(&raw, || "meta format version".into())?;
-            let found: [u8; 4] = payload
-                .try_into()
-                .map_err(|_| StoreError::corrupt("meta format version", format!("{} bytes, expected 4", payload.len())))?;
+            let found: [u8; 4] = payload.try_into().map_err(|_| {
+                StoreError::corrupt(
+                    "meta format version",
+                    format!("{} bytes, expected 4", payload.len()),
+                )
+            })?;
             let found = u32::from_le_bytes(found);
             if found != FORMAT_VERSION {
-                return Err(StoreError::UnknownFormat { found, supported: FORMAT_VERSION });
+                return Err(StoreError::UnknownFormat {
+                    found,
+                    supported: FORMAT_VERSION,
+                });
             }
             Ok(())
         }
         None => {
             let has_data = !meta.is_empty() || db.open_tree(TREE_LOG)?.last()?.is_some();
             if has_data {
-                return Err(StoreError::corrupt("meta format version", "missing in a database that holds data"));
+                return Err(StoreError::corrupt(
+                    "meta format version",
+                    "missing in a database that holds data",
+                ));
             }
-            meta.insert(META_FORMAT_VERSION, codec::frame(&FORMAT_VERSION.to_le_bytes()))?;
+            meta.insert(
+                META_FORMAT_VERSION,
+                codec::frame(&FORMAT_VERSION.to_le_bytes()),
+            )?;
             db.flush()?;
             tracing::info!(version = FORMAT_VERSION, "created a new store");
             Ok(())

@@ -59,7 +59,10 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { cache_capacity_bytes: 256 << 20, dedup_window_ms: 300_000 }
+        StoreOptions {
+            cache_capacity_bytes: 256 << 20,
+            dedup_window_ms: 300_000,
+        }
     }
 }
 
@@ -85,7 +88,9 @@ fn open_db(data_dir: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, Store
     let mut attempts = 0;
     loop {
         match config.open() {
-            Err(sled::Error::Io(e)) if attempts < 100 && e.to_string().contains("could not acquire lock") => {
+            Err(sled::Error::Io(e))
+                if attempts < 100 && e.to_string().contains("could not acquire lock") =>
+            {
                 attempts += 1;
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
@@ -107,8 +112,20 @@ pub fn open(data_dir: &Path, opts: StoreOptions) -> Result<(LogStore, StateMachi
 
     if let Some(pending) = layout::read_pending_install(&meta)? {
         tracing::warn!(file = %pending.file_name, "finishing an interrupted snapshot install");
-        state_machine::finish_install(&db, &meta, &snapshot_dir, &pending)?;
-        snapshot::prune(&snapshot_dir, 0, Some(&snapshot_dir.join(&pending.file_name)))?;
+        match state_machine::finish_install(&db, &meta, &snapshot_dir, &pending) {
+            Ok(_) => {
+                let installed = snapshot_dir.join(&pending.file_name);
+                snapshot::prune(&snapshot_dir, 0, Some(&installed))?;
+            }
+            // The snapshot cannot be installed (it was verified before the marker was
+            // written, so it was damaged since). The state from before the install is
+            // intact and consistent with the log: keep it, and Raft will send another.
+            Err(e @ (StoreError::Corrupt { .. } | StoreError::UnknownFormat { .. })) => {
+                tracing::error!(error = %e, "cannot finish the interrupted snapshot install");
+                state_machine::abandon_install(&db, &meta, &pending)?;
+            }
+            Err(e) => return Err(e),
+        }
     }
     DataTrees::drop_all_but(&db, layout::read_generation(&meta)?)?;
     snapshot::remove_temp_files(&snapshot_dir)?;
@@ -126,7 +143,10 @@ pub fn debug_corrupt_value(data_dir: &Path, key: &[u8]) -> Result<(), StoreError
     let db = open_db(data_dir, StoreOptions::default().cache_capacity_bytes)?;
     let meta = db.open_tree(TREE_META)?;
     if !meta.contains_key(layout::META_FORMAT_VERSION)? {
-        return Err(StoreError::Io(io::Error::new(io::ErrorKind::NotFound, "no Lookout store here")));
+        return Err(StoreError::Io(io::Error::new(
+            io::ErrorKind::NotFound,
+            "no Lookout store here",
+        )));
     }
     let kv = DataTrees::open(&db, layout::read_generation(&meta)?)?.kv;
     let Some(raw) = kv.get(key)? else {

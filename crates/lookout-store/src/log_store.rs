@@ -61,11 +61,24 @@ impl LogStore {
         let log = db.open_tree(TREE_LOG)?;
         let raft = db.open_tree(TREE_RAFT)?;
         let (tx, rx) = mpsc::channel();
-        std::thread::Builder::new().name("lookout-log-flush".into()).spawn(move || flusher(rx))?;
-        Ok(LogStore { inner: Arc::new(Inner { db, log, raft, flusher: tx }) })
+        std::thread::Builder::new()
+            .name("lookout-log-flush".into())
+            .spawn(move || flusher(rx))?;
+        Ok(LogStore {
+            inner: Arc::new(Inner {
+                db,
+                log,
+                raft,
+                flusher: tx,
+            }),
+        })
     }
 
-    fn read_raft<T: serde::de::DeserializeOwned>(&self, key: &[u8], what: &str) -> Result<Option<T>, StoreError> {
+    fn read_raft<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &[u8],
+        what: &str,
+    ) -> Result<Option<T>, StoreError> {
         match self.inner.raft.get(key)? {
             None => Ok(None),
             Some(raw) => codec::decode(&raw, || format!("raft {what}")).map(Some),
@@ -131,8 +144,18 @@ impl LogStore {
     fn remove_range(&self, from: u64, to: Option<u64>) -> Result<usize, StoreError> {
         let lo = codec::u64_key(from);
         let keys: Vec<sled::IVec> = match to {
-            Some(to) => self.inner.log.range(lo..codec::u64_key(to)).keys().collect::<Result<_, _>>()?,
-            None => self.inner.log.range(lo..).keys().collect::<Result<_, _>>()?,
+            Some(to) => self
+                .inner
+                .log
+                .range(lo..codec::u64_key(to))
+                .keys()
+                .collect::<Result<_, _>>()?,
+            None => self
+                .inner
+                .log
+                .range(lo..)
+                .keys()
+                .collect::<Result<_, _>>()?,
         };
         let mut batch = sled::Batch::default();
         for k in keys.iter().rev() {
@@ -200,7 +223,9 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, io::Error> {
-        let Some(start) = start_index(&range) else { return Ok(Vec::new()) };
+        let Some(start) = start_index(&range) else {
+            return Ok(Vec::new());
+        };
         Ok(self.read_entries(start, end_index(&range), usize::MAX, usize::MAX)?)
     }
 
@@ -208,7 +233,11 @@ impl RaftLogReader<TypeConfig> for LogStore {
         Ok(self.read_raft(RAFT_VOTE, "vote")?)
     }
 
-    async fn limited_get_log_entries(&mut self, start: u64, end: u64) -> Result<Vec<Entry>, io::Error> {
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry>, io::Error> {
         Ok(self.read_entries(start, Some(end), LIMITED_READ_ENTRIES, LIMITED_READ_BYTES)?)
     }
 }
@@ -218,8 +247,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
         let last_purged_log_id: Option<LogId> = self.read_raft(RAFT_PURGED, "purged log id")?;
-        let last_log_id = self.last_log_id()?.or_else(|| last_purged_log_id.clone());
-        Ok(LogState { last_purged_log_id, last_log_id })
+        // Normally the last entry is above the purge point; after a crash between recording
+        // the purge point and removing the entries it may not be.
+        let last_log_id = std::cmp::max(self.last_log_id()?, last_purged_log_id);
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -227,21 +261,33 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
-        self.inner.raft.insert(RAFT_VOTE, codec::encode(vote)?).map_err(StoreError::from)?;
+        self.inner
+            .raft
+            .insert(RAFT_VOTE, codec::encode(vote)?)
+            .map_err(StoreError::from)?;
         self.flush().await
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
         // Not flushed here: a lost update only means re-applying less on restart.
-        self.inner.raft.insert(RAFT_COMMITTED, codec::encode(&committed)?).map_err(StoreError::from)?;
+        self.inner
+            .raft
+            .insert(RAFT_COMMITTED, codec::encode(&committed)?)
+            .map_err(StoreError::from)?;
         Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
-        Ok(self.read_raft::<Option<LogId>>(RAFT_COMMITTED, "committed log id")?.flatten())
+        Ok(self
+            .read_raft::<Option<LogId>>(RAFT_COMMITTED, "committed log id")?
+            .flatten())
     }
 
-    async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> Result<(), io::Error>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: IOFlushed<TypeConfig>,
+    ) -> Result<(), io::Error>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -252,9 +298,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             batch.insert(&codec::u64_key(entry.log_id.index), codec::encode(&entry)?);
             n += 1;
         }
-        self.inner.log.apply_batch(batch).map_err(StoreError::from)?;
+        self.inner
+            .log
+            .apply_batch(batch)
+            .map_err(StoreError::from)?;
         tracing::trace!(entries = n, "appended; waiting for group commit");
-        let job = FlushJob { db: self.inner.db.clone(), callback };
+        let job = FlushJob {
+            db: self.inner.db.clone(),
+            callback,
+        };
         if let Err(mpsc::SendError(job)) = self.inner.flusher.send(job) {
             let err = || io::Error::other("log flusher thread is gone");
             job.callback.io_completed(Err(err()));
@@ -273,7 +325,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
         // Record the purge point first: entries at or below it are ignored from then on, so a
         // crash halfway through the removal leaves no visible hole.
-        self.inner.raft.insert(RAFT_PURGED, codec::encode(&log_id)?).map_err(StoreError::from)?;
+        self.inner
+            .raft
+            .insert(RAFT_PURGED, codec::encode(&log_id)?)
+            .map_err(StoreError::from)?;
         let removed = self.remove_range(0, Some(log_id.index.saturating_add(1)))?;
         tracing::debug!(upto = log_id.index, removed, "purged log");
         self.flush().await

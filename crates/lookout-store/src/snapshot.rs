@@ -39,6 +39,10 @@ use crate::error::StoreError;
 const MAGIC: &[u8; 8] = b"LKSNAP\r\n";
 const END_TAG: u8 = 0xFF;
 const MAX_META_LEN: u64 = 64 << 20;
+/// Bounds on a record's key and value, far above Lookout's configurable limits (64 KiB keys,
+/// 64 MiB values): a corrupt length field must not make the reader allocate gigabytes.
+const MAX_KEY_LEN: u64 = 1 << 20;
+const MAX_VAL_LEN: u64 = 128 << 20;
 const BUF_SIZE: usize = 256 << 10;
 
 /// Snapshot data handed to and from openraft: an open handle to a snapshot file.
@@ -62,7 +66,13 @@ impl SnapshotFile {
 
     /// A buffered reader over the whole snapshot, independent of the handle's position.
     pub(crate) fn reader(&self) -> BufReader<PosReader<'_>> {
-        BufReader::with_capacity(BUF_SIZE, PosReader { file: &self.file, pos: 0 })
+        BufReader::with_capacity(
+            BUF_SIZE,
+            PosReader {
+                file: &self.file,
+                pos: 0,
+            },
+        )
     }
 }
 
@@ -125,11 +135,34 @@ impl Writer {
     /// Appends a record; records must come in the order the format requires.
     pub(crate) fn record(&mut self, tag: u8, key: &[u8], val: &[u8]) -> Result<(), StoreError> {
         debug_assert!(tag == TAG_KV || tag == TAG_DEDUP);
-        debug_assert!(self.last.as_ref().is_none_or(|(t, k)| (*t, k.as_slice()) < (tag, key)));
-        let key_len = u32::try_from(key.len()).map_err(|_| io::Error::other("key longer than 4 GiB"))?;
-        let val_len = u32::try_from(val.len()).map_err(|_| io::Error::other("value longer than 4 GiB"))?;
+        debug_assert!(
+            self.last
+                .as_ref()
+                .is_none_or(|(t, k)| (*t, k.as_slice()) < (tag, key))
+        );
+        if key.len() as u64 > MAX_KEY_LEN || val.len() as u64 > MAX_VAL_LEN {
+            return Err(StoreError::corrupt(
+                format!(
+                    "record for key {}",
+                    codec::show_key(&key[..key.len().min(64)])
+                ),
+                format!(
+                    "{}-byte key / {}-byte value exceed the snapshot format's bounds",
+                    key.len(),
+                    val.len()
+                ),
+            ));
+        }
+        let key_len = key.len() as u32;
+        let val_len = val.len() as u32;
         let mut crc = 0;
-        for part in [&[tag][..], &key_len.to_le_bytes(), key, &val_len.to_le_bytes(), val] {
+        for part in [
+            &[tag][..],
+            &key_len.to_le_bytes(),
+            key,
+            &val_len.to_le_bytes(),
+            val,
+        ] {
             crc = crc32c::crc32c_append(crc, part);
             self.put(part)?;
         }
@@ -187,7 +220,10 @@ impl<R: Read> Reader<R> {
         }
         let version = u32::from_le_bytes(r.array()?);
         if version != FORMAT_VERSION {
-            return Err(StoreError::UnknownFormat { found: version, supported: FORMAT_VERSION });
+            return Err(StoreError::UnknownFormat {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
         }
         let meta_len_bytes: [u8; 4] = r.array()?;
         let meta_len = u32::from_le_bytes(meta_len_bytes) as u64;
@@ -209,7 +245,10 @@ impl<R: Read> Reader<R> {
 
     fn bytes(&mut self, n: u64) -> Result<Vec<u8>, StoreError> {
         if n > self.remaining {
-            return Err(bad(format!("truncated: needs {n} more bytes, {} left", self.remaining)));
+            return Err(bad(format!(
+                "truncated: needs {n} more bytes, {} left",
+                self.remaining
+            )));
         }
         let mut buf = vec![0u8; n as usize];
         self.read_exact(&mut buf)?;
@@ -219,7 +258,10 @@ impl<R: Read> Reader<R> {
     fn array<const N: usize>(&mut self) -> Result<[u8; N], StoreError> {
         let mut buf = [0u8; N];
         if N as u64 > self.remaining {
-            return Err(bad(format!("truncated: needs {N} more bytes, {} left", self.remaining)));
+            return Err(bad(format!(
+                "truncated: needs {N} more bytes, {} left",
+                self.remaining
+            )));
         }
         self.read_exact(&mut buf)?;
         Ok(buf)
@@ -248,9 +290,23 @@ impl<R: Read> Reader<R> {
             return Err(bad(format!("record {}: unknown tag {tag}", self.count)));
         }
         let key_len_bytes: [u8; 4] = self.array()?;
-        let key = self.bytes(u32::from_le_bytes(key_len_bytes) as u64)?;
+        let key_len = u32::from_le_bytes(key_len_bytes) as u64;
+        if key_len > MAX_KEY_LEN {
+            return Err(bad(format!(
+                "record {}: key length {key_len} out of bounds",
+                self.count
+            )));
+        }
+        let key = self.bytes(key_len)?;
         let val_len_bytes: [u8; 4] = self.array()?;
-        let val = self.bytes(u32::from_le_bytes(val_len_bytes) as u64)?;
+        let val_len = u32::from_le_bytes(val_len_bytes) as u64;
+        if val_len > MAX_VAL_LEN {
+            return Err(bad(format!(
+                "record {}: value length {val_len} out of bounds",
+                self.count
+            )));
+        }
+        let val = self.bytes(val_len)?;
         let stored_crc = u32::from_le_bytes(self.array()?);
         let mut crc = 0;
         for part in [&[tag][..], &key_len_bytes, &key, &val_len_bytes, &val] {
@@ -279,13 +335,22 @@ impl<R: Read> Reader<R> {
             return Err(bad("blake3 hash mismatch"));
         }
         if count != self.count {
-            return Err(bad(format!("trailer says {count} records, file has {}", self.count)));
+            return Err(bad(format!(
+                "trailer says {count} records, file has {}",
+                self.count
+            )));
         }
         if digest != self.digest {
-            return Err(bad(format!("trailer digest {digest} != digest of the records {}", self.digest)));
+            return Err(bad(format!(
+                "trailer digest {digest} != digest of the records {}",
+                self.digest
+            )));
         }
         if self.remaining != 0 {
-            return Err(bad(format!("{} unexpected bytes after the trailer", self.remaining)));
+            return Err(bad(format!(
+                "{} unexpected bytes after the trailer",
+                self.remaining
+            )));
         }
         self.finished = true;
         Ok(())
@@ -322,7 +387,10 @@ pub(crate) fn check_record_payload(rec: &Record) -> Result<(), StoreError> {
         TAG_KV => codec::from_payload::<lookout_types::Versioned>(&rec.val, what).map(drop),
         _ => {
             if rec.key.len() != 16 {
-                return Err(StoreError::corrupt(what(), "dedup key is not a 16-byte request id"));
+                return Err(StoreError::corrupt(
+                    what(),
+                    "dedup key is not a 16-byte request id",
+                ));
             }
             codec::from_payload::<crate::layout::DedupRecord>(&rec.val, what).map(drop)
         }
@@ -333,7 +401,10 @@ pub(crate) fn check_record_payload(rec: &Record) -> Result<(), StoreError> {
 
 /// The identity of a snapshot: `{term}-{index}-{millis}` (`none-{millis}` for an empty one).
 pub(crate) fn snapshot_id(meta: &SnapshotMeta) -> String {
-    let millis = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
     match &meta.last_log_id {
         Some(l) => format!("{}-{}-{millis}", l.leader_id.term, l.index),
         None => format!("none-{millis}"),
@@ -364,9 +435,14 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<(SnapshotMeta, PathBuf)>, StoreErro
             continue;
         }
         let path = entry.path();
-        match SnapshotFile::open(&path).map_err(StoreError::from).and_then(|f| read_meta(&f)) {
+        match SnapshotFile::open(&path)
+            .map_err(StoreError::from)
+            .and_then(|f| read_meta(&f))
+        {
             Ok(meta) => out.push((meta, path)),
-            Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring unreadable snapshot file"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "ignoring unreadable snapshot file")
+            }
         }
     }
     out.sort_by(|(ma, pa), (mb, pb)| ma.last_log_id.cmp(&mb.last_log_id).then_with(|| pa.cmp(pb)));
@@ -387,7 +463,11 @@ pub(crate) fn prune(dir: &Path, keep: usize, keep_path: Option<&Path>) -> Result
             continue;
         }
         tracing::debug!(path = %path.display(), "removing old snapshot");
-        std::fs::remove_file(&path)?;
+        match std::fs::remove_file(&path) {
+            // Removed concurrently (a build and an install both prune).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            r => r?,
+        }
     }
     Ok(())
 }

@@ -79,9 +79,16 @@ use crate::snapshot::SnapshotFile;
 /// Expire at most this many dedup records per applied entry (bounded work per apply).
 const MAX_EXPIRE_PER_ENTRY: usize = 1000;
 /// Records per write batch when loading a snapshot.
-const INSTALL_BATCH: usize = 10_000;
+pub(crate) const INSTALL_BATCH: usize = 10_000;
 /// Snapshots kept in the snapshot directory after building one.
 const KEEP_SNAPSHOTS: usize = 2;
+
+/// A dedup record due for expiry, as found in the expiry index.
+struct Expired {
+    index_key: [u8; 24],
+    proposed_at_ms: u64,
+    id: [u8; 16],
+}
 
 /// What readers see of the state machine's progress; one value, so always consistent.
 #[derive(Clone, Debug, Default)]
@@ -106,7 +113,9 @@ struct Shared {
 
 impl Shared {
     fn trees(&self) -> RwLockReadGuard<'_, DataTrees> {
-        self.trees.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.trees
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -145,8 +154,12 @@ fn tx_error(e: TransactionError<StoreError>) -> StoreError {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, StoreError> + Send + 'static) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Io(io::Error::other(e)))?
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Io(io::Error::other(e)))?
 }
 
 impl StateMachine {
@@ -159,7 +172,8 @@ impl StateMachine {
         let generation = layout::read_generation(&meta)?;
         let trees = DataTrees::open(&db, generation)?;
         let state = layout::read_applied(&meta)?;
-        let snapshot_index = snapshot::latest(&snapshot_dir)?.map_or(0, |(m, _)| index_of(&m.last_log_id));
+        let snapshot_index =
+            snapshot::latest(&snapshot_dir)?.map_or(0, |(m, _)| index_of(&m.last_log_id));
         let progress = Progress {
             applied_index: index_of(&state.last_applied),
             digest: Digest(state.digest),
@@ -182,12 +196,19 @@ impl StateMachine {
             progress: watch::Sender::new(progress),
             incoming_seq: AtomicU64::new(0),
         });
-        Ok(StateMachine { shared, trees, state, dedup_window_ms: opts.dedup_window_ms })
+        Ok(StateMachine {
+            shared,
+            trees,
+            state,
+            dedup_window_ms: opts.dedup_window_ms,
+        })
     }
 
     /// A handle for concurrent reads of the applied state.
     pub fn reader(&self) -> StateReader {
-        StateReader { shared: self.shared.clone() }
+        StateReader {
+            shared: self.shared.clone(),
+        }
     }
 
     fn publish(&self) {
@@ -202,7 +223,7 @@ impl StateMachine {
     /// Applies one entry and publishes the new progress to readers.
     fn apply_one(&mut self, entry: Entry) -> Result<Response, io::Error> {
         let log_id = entry.log_id;
-        let response = self.apply_entry(log_id.clone(), entry.payload).map_err(|e| {
+        let response = self.apply_entry(log_id, entry.payload).map_err(|e| {
             tracing::error!(%log_id, error = %e, "cannot apply entry; stopping");
             io::Error::from(e)
         })?;
@@ -212,24 +233,41 @@ impl StateMachine {
 
     /// Applies entries and returns their responses (tests cannot build openraft's responders).
     #[cfg(test)]
-    pub(crate) fn apply_entries(&mut self, entries: Vec<Entry>) -> Result<Vec<Response>, io::Error> {
+    pub(crate) fn apply_entries(
+        &mut self,
+        entries: Vec<Entry>,
+    ) -> Result<Vec<Response>, io::Error> {
         entries.into_iter().map(|e| self.apply_one(e)).collect()
     }
 
     /// Applies one entry atomically (one write) and returns its response.
-    fn apply_entry(&mut self, log_id: LogId, payload: EntryPayload<Request, u64, lookout_types::Node>) -> Result<Response, StoreError> {
+    fn apply_entry(
+        &mut self,
+        log_id: LogId,
+        payload: EntryPayload<Request, u64, lookout_types::Node>,
+    ) -> Result<Response, StoreError> {
         let index = log_id.index;
         let mut next = self.state.clone();
         next.last_applied = Some(log_id);
         let response = match payload {
             EntryPayload::Blank => {
-                self.shared.meta.insert(META_APPLIED, codec::encode(&next)?)?;
-                Response { index, outcome: Outcome::None }
+                self.shared
+                    .meta
+                    .insert(META_APPLIED, codec::encode(&next)?)?;
+                Response {
+                    index,
+                    outcome: Outcome::None,
+                }
             }
             EntryPayload::Membership(membership) => {
-                next.membership = StoredMembership::new(next.last_applied.clone(), membership);
-                self.shared.meta.insert(META_APPLIED, codec::encode(&next)?)?;
-                Response { index, outcome: Outcome::None }
+                next.membership = StoredMembership::new(next.last_applied, membership);
+                self.shared
+                    .meta
+                    .insert(META_APPLIED, codec::encode(&next)?)?;
+                Response {
+                    index,
+                    outcome: Outcome::None,
+                }
             }
             EntryPayload::Normal(request) => {
                 let (response, applied) = self.apply_request(index, &request, next)?;
@@ -241,26 +279,45 @@ impl StateMachine {
         Ok(response)
     }
 
-    /// Dedup records older than the window as of `now_ms`: (expiry-index key, request id).
-    fn expired_dedup(&self, now_ms: u64) -> Result<Vec<([u8; 24], [u8; 16])>, StoreError> {
-        let Some(cutoff) = now_ms.checked_sub(self.dedup_window_ms) else { return Ok(Vec::new()) };
+    /// Dedup records proposed before `now_ms - dedup_window_ms`, oldest first, at most
+    /// [`MAX_EXPIRE_PER_ENTRY`]. Read outside the apply transaction, which is fine: this task
+    /// is the only writer of the data trees.
+    fn expired_dedup(&self, now_ms: u64) -> Result<Vec<Expired>, StoreError> {
+        let Some(cutoff) = now_ms.checked_sub(self.dedup_window_ms) else {
+            return Ok(Vec::new());
+        };
         let mut out = Vec::new();
-        for item in self.trees.dedup_exp.range(..codec::u64_key(cutoff)).take(MAX_EXPIRE_PER_ENTRY) {
+        for item in self
+            .trees
+            .dedup_exp
+            .range(..codec::u64_key(cutoff))
+            .take(MAX_EXPIRE_PER_ENTRY)
+        {
             let (k, v) = item?;
-            codec::unframe(&v, || format!("dedup expiry index entry {:?}", k.as_ref()))?;
-            let key: [u8; 24] = k.as_ref().try_into().map_err(|_| {
-                StoreError::corrupt("dedup expiry index", format!("key of {} bytes, expected 24", k.len()))
-            })?;
-            let mut id = [0u8; 16];
-            id.copy_from_slice(&key[8..]);
-            out.push((key, id));
+            let what = || format!("dedup expiry index entry {}", codec::show_key(&k));
+            codec::unframe(&v, what)?;
+            let index_key: [u8; 24] = k
+                .as_ref()
+                .try_into()
+                .map_err(|_| StoreError::corrupt(what(), "key is not 24 bytes"))?;
+            let (at, id) = index_key.split_at(8);
+            out.push(Expired {
+                index_key,
+                proposed_at_ms: u64::from_be_bytes(at.try_into().unwrap_or_default()),
+                id: id.try_into().unwrap_or_default(),
+            });
         }
         Ok(out)
     }
 
     /// Executes a request (or returns its recorded response) in one transaction that also
     /// expires old dedup records and writes the new applied state.
-    fn apply_request(&self, index: u64, req: &Request, base: AppliedState) -> Result<(Response, AppliedState), StoreError> {
+    fn apply_request(
+        &self,
+        index: u64,
+        req: &Request,
+        base: AppliedState,
+    ) -> Result<(Response, AppliedState), StoreError> {
         let expired = self.expired_dedup(req.proposed_at_ms)?;
         let t = &self.trees;
         (&t.kv, &t.dedup, &t.dedup_exp, &self.shared.meta)
@@ -268,15 +325,17 @@ impl StateMachine {
                 let mut st = base.clone();
                 let mut digest = Digest(st.digest);
 
-                for (exp_key, id) in &expired {
-                    dedup_exp.remove(&exp_key[..])?;
-                    let Some(raw) = dedup.get(id)? else { continue };
-                    let payload = abort(codec::unframe(&raw, || dedup_what(id)))?;
-                    let rec: DedupRecord = abort(codec::from_payload(payload, || dedup_what(id)))?;
-                    let indexed_at = u64::from_be_bytes(exp_key[..8].try_into().unwrap_or_default());
-                    if rec.proposed_at_ms == indexed_at {
-                        dedup.remove(&id[..])?;
-                        digest.remove(TAG_DEDUP, id, payload);
+                for old in &expired {
+                    dedup_exp.remove(&old.index_key[..])?;
+                    let Some(raw) = dedup.get(old.id)? else {
+                        continue;
+                    };
+                    let payload = abort(codec::unframe(&raw, || dedup_what(&old.id)))?;
+                    let rec: DedupRecord =
+                        abort(codec::from_payload(payload, || dedup_what(&old.id)))?;
+                    if rec.proposed_at_ms == old.proposed_at_ms {
+                        dedup.remove(&old.id[..])?;
+                        digest.remove(TAG_DEDUP, &old.id, payload);
                     }
                 }
 
@@ -294,10 +353,16 @@ impl StateMachine {
                         let outcome = execute(kv, &req.op, index, &mut digest, &mut st.keys)?;
                         let response = Response { index, outcome };
                         if let Some(id) = &req.id {
-                            let rec = DedupRecord { proposed_at_ms: req.proposed_at_ms, response: response.clone() };
+                            let rec = DedupRecord {
+                                proposed_at_ms: req.proposed_at_ms,
+                                response: response.clone(),
+                            };
                             let payload = abort(codec::to_payload(&rec))?;
                             dedup.insert(&id.0[..], codec::frame(&payload))?;
-                            dedup_exp.insert(&layout::dedup_exp_key(req.proposed_at_ms, &id.0)[..], codec::frame(&[]))?;
+                            dedup_exp.insert(
+                                &layout::dedup_exp_key(req.proposed_at_ms, &id.0)[..],
+                                codec::frame(&[]),
+                            )?;
                             digest.add(TAG_DEDUP, &id.0, &payload);
                         }
                         response
@@ -320,7 +385,10 @@ impl StateMachine {
         if let Err(e) = &prepared {
             tracing::error!(error = %e, "cannot write a snapshot of the state machine");
         }
-        SnapshotBuilder { shared: self.shared.clone(), prepared: Some(prepared) }
+        SnapshotBuilder {
+            shared: self.shared.clone(),
+            prepared: Some(prepared),
+        }
     }
 }
 
@@ -336,7 +404,9 @@ fn execute(
         Op::Put { key, value } => {
             let current = kv_get(kv, key)?;
             let new = kv_put(kv, key, current, value, index, digest, keys)?;
-            Ok(Outcome::Put { version: new.version })
+            Ok(Outcome::Put {
+                version: new.version,
+            })
         }
         Op::Delete { key } => {
             let current = kv_get(kv, key)?;
@@ -368,13 +438,20 @@ fn execute(
                     }
                 }
             }
-            Ok(Outcome::CompareAndSwap { succeeded, previous, new_version })
+            Ok(Outcome::CompareAndSwap {
+                succeeded,
+                previous,
+                new_version,
+            })
         }
     }
 }
 
 /// The current record of `key` and its raw stored bytes.
-fn kv_get(kv: &TransactionalTree, key: &[u8]) -> ConflictableTransactionResult<Option<(Versioned, IVec)>, StoreError> {
+fn kv_get(
+    kv: &TransactionalTree,
+    key: &[u8],
+) -> ConflictableTransactionResult<Option<(Versioned, IVec)>, StoreError> {
     match kv.get(key)? {
         None => Ok(None),
         Some(raw) => {
@@ -405,7 +482,12 @@ fn kv_put(
             create_index: cur.create_index,
             mod_index: index,
         },
-        None => Versioned { value: value.to_vec(), version: 1, create_index: index, mod_index: index },
+        None => Versioned {
+            value: value.to_vec(),
+            version: 1,
+            create_index: index,
+            mod_index: index,
+        },
     };
     match &current {
         Some((_, raw)) => digest.remove(TAG_KV, key, stored_payload(raw)),
@@ -468,20 +550,44 @@ impl Drop for Prepared {
 
 /// Writes every record of the data trees to a temp file in `dir` and checks that they sum
 /// to the digest the state machine maintained.
-fn write_snapshot(trees: &DataTrees, state: &AppliedState, dir: &Path) -> Result<Prepared, StoreError> {
-    let meta = SnapshotMeta { last_log_id: state.last_applied.clone(), last_membership: state.membership.clone() };
+fn write_snapshot(
+    trees: &DataTrees,
+    state: &AppliedState,
+    dir: &Path,
+) -> Result<Prepared, StoreError> {
+    let meta = SnapshotMeta {
+        last_log_id: state.last_applied,
+        last_membership: state.membership.clone(),
+    };
     let name = snapshot::file_name_for(&snapshot::snapshot_id(&meta));
     let tmp_path = dir.join(format!("{name}.tmp"));
-    let file = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp_path)?;
-    let mut prepared = Prepared {
-        meta: meta.clone(),
-        // Replaced below; a handle to the same file keeps `Drop` able to clean up on error.
-        file: file.try_clone()?,
-        tmp_path,
-        final_path: dir.join(&name),
-        published: false,
-    };
-    let mut w = snapshot::Writer::new(file, &meta)?;
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp_path)?;
+    match write_records(file, &meta, trees, state) {
+        Ok(file) => Ok(Prepared {
+            meta,
+            file,
+            tmp_path,
+            final_path: dir.join(name),
+            published: false,
+        }),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp_path);
+            Err(e)
+        }
+    }
+}
+
+fn write_records(
+    file: File,
+    meta: &SnapshotMeta,
+    trees: &DataTrees,
+    state: &AppliedState,
+) -> Result<File, StoreError> {
+    let mut w = snapshot::Writer::new(file, meta)?;
     let mut keys = 0u64;
     for item in trees.kv.iter() {
         let (k, v) = item?;
@@ -497,15 +603,14 @@ fn write_snapshot(trees: &DataTrees, state: &AppliedState, dir: &Path) -> Result
         return Err(StoreError::corrupt(
             "state digest",
             format!(
-                "applied state records digest {} and {} keys, but the data trees hold digest {digest} and {keys} keys",
+                "the applied state records digest {} and {} keys, but the data trees hold digest {digest} and {keys} keys",
                 Digest(state.digest),
                 state.keys
             ),
         ));
     }
-    prepared.file = file;
-    tracing::debug!(records = count, digest = %digest, last_log_id = ?meta.last_log_id, "snapshot content copied");
-    Ok(prepared)
+    tracing::debug!(records = count, %digest, last_log_id = ?meta.last_log_id, "snapshot content copied");
+    Ok(file)
 }
 
 /// Publishes the snapshot prepared when it was created (see [`StateMachine`]'s module doc).
@@ -518,11 +623,16 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     type SnapshotData = SnapshotFile;
 
     async fn build_snapshot(&mut self) -> Result<SnapshotOf<TypeConfig, SnapshotFile>, io::Error> {
-        let mut prepared = self.prepared.take().ok_or_else(|| io::Error::other("snapshot already built"))??;
+        let mut prepared = self
+            .prepared
+            .take()
+            .ok_or_else(|| io::Error::other("snapshot already built"))??;
         let shared = self.shared.clone();
         let (meta, file) = blocking(move || {
             let dir = &shared.snapshot_dir;
             prepared.file.sync_all()?;
+            // Open the handle first: a concurrent install may prune the file once it is published.
+            let file = SnapshotFile::open(&prepared.tmp_path)?;
             std::fs::rename(&prepared.tmp_path, &prepared.final_path)?;
             prepared.published = true;
             snapshot::fsync_dir(dir)?;
@@ -530,14 +640,18 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             // The state is at or past the snapshot once this returns, so openraft may purge
             // the log up to it.
             shared.db.flush()?;
-            let file = SnapshotFile::open(&prepared.final_path)?;
             tracing::info!(path = %prepared.final_path.display(), len = file.len, "snapshot built");
             Ok((prepared.meta.clone(), file))
         })
         .await?;
         let index = index_of(&meta.last_log_id);
-        self.shared.progress.send_modify(|p| p.snapshot_index = p.snapshot_index.max(index));
-        Ok(SnapshotOf::<TypeConfig, SnapshotFile> { meta, snapshot: file })
+        self.shared
+            .progress
+            .send_modify(|p| p.snapshot_index = p.snapshot_index.max(index));
+        Ok(SnapshotOf::<TypeConfig, SnapshotFile> {
+            meta,
+            snapshot: file,
+        })
     }
 }
 
@@ -553,14 +667,21 @@ pub(crate) fn finish_install(
 ) -> Result<(DataTrees, AppliedState), StoreError> {
     let path = dir.join(&pending.file_name);
     let file = SnapshotFile::open(&path).map_err(|e| {
-        StoreError::corrupt(format!("snapshot {}", path.display()), format!("named by a pending install but cannot be opened: {e}"))
+        StoreError::corrupt(
+            format!("snapshot {}", path.display()),
+            format!("named by a pending install but cannot be opened: {e}"),
+        )
     })?;
     // Leftovers of an earlier attempt at the same install.
     DataTrees::drop_generation(db, pending.generation)?;
     let trees = DataTrees::open(db, pending.generation)?;
 
     let (snap_meta, mut reader) = snapshot::Reader::new(file.reader(), file.len)?;
-    let (mut kv, mut dedup, mut dedup_exp) = (sled::Batch::default(), sled::Batch::default(), sled::Batch::default());
+    let (mut kv, mut dedup, mut dedup_exp) = (
+        sled::Batch::default(),
+        sled::Batch::default(),
+        sled::Batch::default(),
+    );
     let mut batched = 0usize;
     let mut keys = 0u64;
     while let Some(rec) = reader.next()? {
@@ -571,14 +692,19 @@ pub(crate) fn finish_install(
         } else {
             let id: [u8; 16] = rec.key.as_slice().try_into().unwrap_or_default();
             let d: DedupRecord = codec::from_payload(&rec.val, || dedup_what(&id))?;
-            dedup_exp.insert(&layout::dedup_exp_key(d.proposed_at_ms, &id)[..], codec::frame(&[]));
+            dedup_exp.insert(
+                &layout::dedup_exp_key(d.proposed_at_ms, &id)[..],
+                codec::frame(&[]),
+            );
             dedup.insert(rec.key, codec::frame(&rec.val));
         }
         batched += 1;
         if batched >= INSTALL_BATCH {
             trees.kv.apply_batch(std::mem::take(&mut kv))?;
             trees.dedup.apply_batch(std::mem::take(&mut dedup))?;
-            trees.dedup_exp.apply_batch(std::mem::take(&mut dedup_exp))?;
+            trees
+                .dedup_exp
+                .apply_batch(std::mem::take(&mut dedup_exp))?;
             batched = 0;
         }
     }
@@ -632,7 +758,14 @@ fn install_blocking(
 
     // 2. Keep it as this store's current snapshot file.
     let path = match snapshot::find_in_dir(dir, &snapshot)? {
-        Some(path) if path.file_name().and_then(|n| n.to_str()).is_some_and(snapshot::is_snapshot_name) => path,
+        Some(path)
+            if path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(snapshot::is_snapshot_name) =>
+        {
+            path
+        }
         Some(incoming) => {
             // Received into our directory: publish it under its final name, no copy.
             snapshot.file.sync_all()?;
@@ -644,7 +777,8 @@ fn install_blocking(
             let name = snapshot::file_name_for(&snapshot::snapshot_id(meta));
             let tmp = dir.join(format!("{name}.tmp"));
             let mut out = File::create(&tmp)?;
-            let copied = io::copy(&mut snapshot.reader(), &mut out).and_then(|n| out.sync_all().map(|()| n));
+            let copied =
+                io::copy(&mut snapshot.reader(), &mut out).and_then(|n| out.sync_all().map(|()| n));
             if let Err(e) = copied {
                 let _ = std::fs::remove_file(&tmp);
                 return Err(e.into());
@@ -658,14 +792,48 @@ fn install_blocking(
     drop(snapshot);
 
     // 3. Mark the install, so a crash from here on is finished by `open`.
-    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-    let pending = PendingInstall { file_name, generation: generation + 1 };
-    shared.meta.insert(META_PENDING_INSTALL, codec::encode(&pending)?)?;
+    let file_name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string();
+    let pending = PendingInstall {
+        file_name,
+        generation: generation + 1,
+    };
+    shared
+        .meta
+        .insert(META_PENDING_INSTALL, codec::encode(&pending)?)?;
     shared.db.flush()?;
 
     // 4. Load into the next generation and flip to it.
-    let (trees, state) = finish_install(&shared.db, &shared.meta, dir, &pending)?;
-    Ok((trees, state, path))
+    match finish_install(&shared.db, &shared.meta, dir, &pending) {
+        Ok((trees, state)) => Ok((trees, state, path)),
+        Err(e) => {
+            if let Err(cleanup) = abandon_install(&shared.db, &shared.meta, &pending) {
+                tracing::error!(error = %cleanup, "cannot clean up the failed install");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Undoes an install that failed before its flip: the current state was never touched, so
+/// dropping the half-loaded generation and the marker returns to it exactly. Does nothing
+/// if the flip did happen.
+pub(crate) fn abandon_install(
+    db: &sled::Db,
+    meta: &sled::Tree,
+    pending: &PendingInstall,
+) -> Result<(), StoreError> {
+    if layout::read_generation(meta)? == pending.generation {
+        return Ok(());
+    }
+    tracing::warn!(file = %pending.file_name, "abandoning a snapshot install; keeping the state from before it");
+    DataTrees::drop_generation(db, pending.generation)?;
+    meta.remove(META_PENDING_INSTALL)?;
+    db.flush()?;
+    Ok(())
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
@@ -673,11 +841,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
-        Ok((self.state.last_applied.clone(), self.state.membership.clone()))
+        Ok((self.state.last_applied, self.state.membership.clone()))
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
-    where Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend {
+    where
+        Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
+    {
         while let Some((entry, responder)) = entries.try_next().await? {
             let response = self.apply_one(entry)?;
             if let Some(responder) = responder {
@@ -695,23 +865,32 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.prepare_snapshot().await
     }
 
-    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotFile) -> Result<(), io::Error> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: SnapshotFile,
+    ) -> Result<(), io::Error> {
         let shared = self.shared.clone();
         let generation = self.trees.generation;
         let meta = meta.clone();
-        let (trees, state, path) = blocking(move || install_blocking(&shared, generation, &meta, snapshot))
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "snapshot refused");
-                io::Error::from(e)
-            })?;
+        let (trees, state, path) =
+            blocking(move || install_blocking(&shared, generation, &meta, snapshot))
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "snapshot refused");
+                    io::Error::from(e)
+                })?;
 
         let old = std::mem::replace(&mut self.trees, trees.clone());
         *self.shared.trees.write().unwrap_or_else(|p| p.into_inner()) = trees;
         self.state = state;
-        self.publish();
-        let index = index_of(&self.state.last_applied);
-        self.shared.progress.send_modify(|p| p.snapshot_index = index);
+        let st = &self.state;
+        self.shared.progress.send_modify(|p| {
+            p.applied_index = index_of(&st.last_applied);
+            p.digest = Digest(st.digest);
+            p.keys = st.keys;
+            p.snapshot_index = index_of(&st.last_applied);
+        });
 
         // No reader can hold the old trees any more: drop them, and the older snapshots.
         let shared = self.shared.clone();
@@ -727,12 +906,21 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(())
     }
 
-    async fn get_current_snapshot(&mut self) -> Result<Option<SnapshotOf<TypeConfig, SnapshotFile>>, io::Error> {
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<SnapshotOf<TypeConfig, SnapshotFile>>, io::Error> {
         // A concurrent prune may remove the file between listing and opening it; retry.
         for _ in 0..3 {
-            let Some((meta, path)) = snapshot::latest(&self.shared.snapshot_dir)? else { return Ok(None) };
+            let Some((meta, path)) = snapshot::latest(&self.shared.snapshot_dir)? else {
+                return Ok(None);
+            };
             match SnapshotFile::open(&path) {
-                Ok(snapshot) => return Ok(Some(SnapshotOf::<TypeConfig, SnapshotFile> { meta, snapshot })),
+                Ok(snapshot) => {
+                    return Ok(Some(SnapshotOf::<TypeConfig, SnapshotFile> {
+                        meta,
+                        snapshot,
+                    }));
+                }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             }
@@ -817,10 +1005,20 @@ impl StateReader {
     /// Pass it to `install_snapshot` as a [`SnapshotFile`]; the install moves it into place.
     /// If the transfer fails, remove it (`open` also removes leftovers).
     pub fn incoming_snapshot_file(&self) -> io::Result<(File, PathBuf)> {
-        let millis = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
         let seq = self.shared.incoming_seq.fetch_add(1, Ordering::Relaxed);
-        let path = self.shared.snapshot_dir.join(format!("incoming-{millis}-{seq}.tmp"));
-        let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
+        let path = self
+            .shared
+            .snapshot_dir
+            .join(format!("incoming-{millis}-{seq}.tmp"));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
         Ok((file, path))
     }
 

@@ -55,6 +55,15 @@ impl XorShift {
     }
 }
 
+#[test]
+fn handles_are_send_and_sync() {
+    fn check<T: Send + Sync + 'static>() {}
+    check::<crate::StateReader>();
+    check::<LogStore>();
+    check::<StateMachine>();
+    check::<SnapshotFile>();
+}
+
 // ---- openraft's storage suite ----
 
 struct Builder;
@@ -62,8 +71,8 @@ struct Builder;
 impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for Builder {
     async fn build(&self) -> Result<(TempDir, LogStore, StateMachine), StorageError<TypeConfig>> {
         let dir = TempDir::new().map_err(|e| StorageError::read(TypeConfig::err_from_error(&e)))?;
-        let (log, sm) =
-            crate::open(dir.path(), StoreOptions::default()).map_err(|e| StorageError::read(TypeConfig::err_from_error(&e)))?;
+        let (log, sm) = crate::open(dir.path(), StoreOptions::default())
+            .map_err(|e| StorageError::read(TypeConfig::err_from_error(&e)))?;
         Ok((dir, log, sm))
     }
 }
@@ -78,7 +87,10 @@ async fn openraft_storage_suite() {
 const WINDOW_MS: u64 = 100_000;
 
 fn opts() -> StoreOptions {
-    StoreOptions { cache_capacity_bytes: 16 << 20, dedup_window_ms: WINDOW_MS }
+    StoreOptions {
+        cache_capacity_bytes: 16 << 20,
+        dedup_window_ms: WINDOW_MS,
+    }
 }
 
 fn open(dir: &Path) -> (LogStore, StateMachine) {
@@ -92,29 +104,48 @@ fn lid(index: u64) -> LogId {
 fn req(index: u64, id: Option<u8>, t: u64, op: Op) -> Entry {
     Entry {
         log_id: lid(index),
-        payload: EntryPayload::Normal(Request { id: id.map(|b| RequestId([b; 16])), proposed_at_ms: t, op }),
+        payload: EntryPayload::Normal(Request {
+            id: id.map(|b| RequestId([b; 16])),
+            proposed_at_ms: t,
+            op,
+        }),
     }
 }
 
 fn blank(index: u64) -> Entry {
-    Entry { log_id: lid(index), payload: EntryPayload::Blank }
+    Entry {
+        log_id: lid(index),
+        payload: EntryPayload::Blank,
+    }
 }
 
 fn membership(index: u64) -> Entry {
     let voters: BTreeSet<u64> = [1, 2, 3].into_iter().collect();
-    Entry { log_id: lid(index), payload: EntryPayload::Membership(Membership::new_with_defaults(vec![voters], [])) }
+    Entry {
+        log_id: lid(index),
+        payload: EntryPayload::Membership(Membership::new_with_defaults(vec![voters], [])),
+    }
 }
 
 fn put(k: &str, v: &str) -> Op {
-    Op::Put { key: k.as_bytes().to_vec(), value: v.as_bytes().to_vec() }
+    Op::Put {
+        key: k.as_bytes().to_vec(),
+        value: v.as_bytes().to_vec(),
+    }
 }
 
 fn del(k: &str) -> Op {
-    Op::Delete { key: k.as_bytes().to_vec() }
+    Op::Delete {
+        key: k.as_bytes().to_vec(),
+    }
 }
 
 fn cas(k: &str, expected: Expected, new: NewValue) -> Op {
-    Op::CompareAndSwap { key: k.as_bytes().to_vec(), expected, new }
+    Op::CompareAndSwap {
+        key: k.as_bytes().to_vec(),
+        expected,
+        new,
+    }
 }
 
 fn apply(sm: &mut StateMachine, entries: Vec<Entry>) -> Vec<Response> {
@@ -130,7 +161,10 @@ fn dump(sm: &StateMachine) -> Vec<(Vec<u8>, Versioned)> {
 fn assert_digest_consistent(sm: &StateMachine) {
     let status = sm.reader().status();
     let (digest, keys) = sm.reader().recompute_digest().unwrap();
-    assert_eq!(status.digest, digest, "incremental digest != recomputed digest");
+    assert_eq!(
+        status.digest, digest,
+        "incremental digest != recomputed digest"
+    );
     assert_eq!(status.keys, keys, "key count != number of kv records");
 }
 
@@ -143,7 +177,11 @@ fn random_entries(seed: u64, first_index: u64, n: u64, t0: u64) -> Vec<Entry> {
     for index in first_index..first_index + n {
         t += rng.below(20_000);
         let key = format!("k{}", rng.below(12));
-        let id = if rng.below(2) == 0 { Some(rng.below(40) as u8) } else { None };
+        let id = if rng.below(2) == 0 {
+            Some(rng.below(40) as u8)
+        } else {
+            None
+        };
         let value = format!("v{}", rng.below(5));
         let entry = match rng.below(20) {
             0 => blank(index),
@@ -157,7 +195,11 @@ fn random_entries(seed: u64, first_index: u64, n: u64, t0: u64) -> Vec<Entry> {
                     2 => Expected::Absent,
                     _ => Expected::Version(0),
                 };
-                let new = if rng.below(3) == 0 { NewValue::Delete } else { NewValue::Put(value.into_bytes()) };
+                let new = if rng.below(3) == 0 {
+                    NewValue::Delete
+                } else {
+                    NewValue::Put(value.into_bytes())
+                };
                 req(index, id, t, cas(&key, expected, new))
             }
         };
@@ -173,8 +215,13 @@ fn corrupt_what(e: &StoreError) -> &str {
     }
 }
 
-async fn current_snapshot(sm: &mut StateMachine) -> openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotFile> {
-    sm.get_current_snapshot().await.unwrap().expect("a snapshot")
+async fn current_snapshot(
+    sm: &mut StateMachine,
+) -> openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotFile> {
+    sm.get_current_snapshot()
+        .await
+        .unwrap()
+        .expect("a snapshot")
 }
 
 fn snapshot_files(dir: &Path) -> Vec<String> {
@@ -192,52 +239,156 @@ fn snapshot_files(dir: &Path) -> Vec<String> {
 async fn versions_follow_etcd_semantics() {
     let dir = TempDir::new().unwrap();
     let (_log, mut sm) = open(dir.path());
-    let r = apply(&mut sm, vec![
-        req(1, None, 1, put("a", "1")),
-        req(2, None, 2, put("a", "2")),
-        req(3, None, 3, del("a")),
-        req(4, None, 4, del("a")),
-        req(5, None, 5, put("a", "3")),
-    ]);
+    let r = apply(
+        &mut sm,
+        vec![
+            req(1, None, 1, put("a", "1")),
+            req(2, None, 2, put("a", "2")),
+            req(3, None, 3, del("a")),
+            req(4, None, 4, del("a")),
+            req(5, None, 5, put("a", "3")),
+        ],
+    );
     let outcomes: Vec<Outcome> = r.iter().map(|r| r.outcome.clone()).collect();
-    assert_eq!(outcomes, vec![
-        Outcome::Put { version: 1 },
-        Outcome::Put { version: 2 },
-        Outcome::Delete { existed: true },
-        Outcome::Delete { existed: false },
-        Outcome::Put { version: 1 },
-    ]);
-    assert_eq!(r.iter().map(|r| r.index).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
-    let a = Versioned { value: b"3".to_vec(), version: 1, create_index: 5, mod_index: 5 };
+    assert_eq!(
+        outcomes,
+        vec![
+            Outcome::Put { version: 1 },
+            Outcome::Put { version: 2 },
+            Outcome::Delete { existed: true },
+            Outcome::Delete { existed: false },
+            Outcome::Put { version: 1 },
+        ]
+    );
+    assert_eq!(
+        r.iter().map(|r| r.index).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5]
+    );
+    let a = Versioned {
+        value: b"3".to_vec(),
+        version: 1,
+        create_index: 5,
+        mod_index: 5,
+    };
     assert_eq!(sm.reader().get(b"a").unwrap(), Some(a.clone()));
 
-    let r = apply(&mut sm, vec![
-        req(6, None, 6, put("a", "4")),
-        req(7, None, 7, cas("b", Expected::Version(0), NewValue::Put(b"x".to_vec()))),
-        req(8, None, 8, cas("a", Expected::Value(b"nope".to_vec()), NewValue::Put(b"y".to_vec()))),
-        req(9, None, 9, cas("a", Expected::Version(2), NewValue::Put(b"5".to_vec()))),
-        req(10, None, 10, cas("b", Expected::Absent, NewValue::Put(b"z".to_vec()))),
-        req(11, None, 11, cas("b", Expected::Value(b"x".to_vec()), NewValue::Delete)),
-        req(12, None, 12, cas("c", Expected::Absent, NewValue::Delete)),
-    ]);
-    let a6 = Versioned { value: b"4".to_vec(), version: 2, create_index: 5, mod_index: 6 };
-    let b7 = Versioned { value: b"x".to_vec(), version: 1, create_index: 7, mod_index: 7 };
-    assert_eq!(r[0].outcome, Outcome::Put { version: 2 });
-    assert_eq!(r[1].outcome, Outcome::CompareAndSwap { succeeded: true, previous: None, new_version: 1 });
-    assert_eq!(r[2].outcome, Outcome::CompareAndSwap { succeeded: false, previous: Some(a6.clone()), new_version: 0 });
-    assert_eq!(r[3].outcome, Outcome::CompareAndSwap { succeeded: true, previous: Some(a6), new_version: 3 });
-    assert_eq!(r[4].outcome, Outcome::CompareAndSwap { succeeded: false, previous: Some(b7.clone()), new_version: 0 });
-    assert_eq!(r[5].outcome, Outcome::CompareAndSwap { succeeded: true, previous: Some(b7), new_version: 0 });
-    assert_eq!(r[6].outcome, Outcome::CompareAndSwap { succeeded: true, previous: None, new_version: 0 });
-    assert_eq!(sm.reader().get(b"a").unwrap(), Some(Versioned {
-        value: b"5".to_vec(),
-        version: 3,
+    let r = apply(
+        &mut sm,
+        vec![
+            req(6, None, 6, put("a", "4")),
+            req(
+                7,
+                None,
+                7,
+                cas("b", Expected::Version(0), NewValue::Put(b"x".to_vec())),
+            ),
+            req(
+                8,
+                None,
+                8,
+                cas(
+                    "a",
+                    Expected::Value(b"nope".to_vec()),
+                    NewValue::Put(b"y".to_vec()),
+                ),
+            ),
+            req(
+                9,
+                None,
+                9,
+                cas("a", Expected::Version(2), NewValue::Put(b"5".to_vec())),
+            ),
+            req(
+                10,
+                None,
+                10,
+                cas("b", Expected::Absent, NewValue::Put(b"z".to_vec())),
+            ),
+            req(
+                11,
+                None,
+                11,
+                cas("b", Expected::Value(b"x".to_vec()), NewValue::Delete),
+            ),
+            req(12, None, 12, cas("c", Expected::Absent, NewValue::Delete)),
+        ],
+    );
+    let a6 = Versioned {
+        value: b"4".to_vec(),
+        version: 2,
         create_index: 5,
-        mod_index: 9
-    }));
+        mod_index: 6,
+    };
+    let b7 = Versioned {
+        value: b"x".to_vec(),
+        version: 1,
+        create_index: 7,
+        mod_index: 7,
+    };
+    assert_eq!(r[0].outcome, Outcome::Put { version: 2 });
+    assert_eq!(
+        r[1].outcome,
+        Outcome::CompareAndSwap {
+            succeeded: true,
+            previous: None,
+            new_version: 1
+        }
+    );
+    assert_eq!(
+        r[2].outcome,
+        Outcome::CompareAndSwap {
+            succeeded: false,
+            previous: Some(a6.clone()),
+            new_version: 0
+        }
+    );
+    assert_eq!(
+        r[3].outcome,
+        Outcome::CompareAndSwap {
+            succeeded: true,
+            previous: Some(a6),
+            new_version: 3
+        }
+    );
+    assert_eq!(
+        r[4].outcome,
+        Outcome::CompareAndSwap {
+            succeeded: false,
+            previous: Some(b7.clone()),
+            new_version: 0
+        }
+    );
+    assert_eq!(
+        r[5].outcome,
+        Outcome::CompareAndSwap {
+            succeeded: true,
+            previous: Some(b7),
+            new_version: 0
+        }
+    );
+    assert_eq!(
+        r[6].outcome,
+        Outcome::CompareAndSwap {
+            succeeded: true,
+            previous: None,
+            new_version: 0
+        }
+    );
+    assert_eq!(
+        sm.reader().get(b"a").unwrap(),
+        Some(Versioned {
+            value: b"5".to_vec(),
+            version: 3,
+            create_index: 5,
+            mod_index: 9
+        })
+    );
     assert_eq!(sm.reader().get(b"b").unwrap(), None);
     let status = sm.reader().status();
-    assert_eq!((status.applied_index, status.keys, status.format_version), (12, 1, crate::FORMAT_VERSION));
+    assert_eq!(
+        (status.applied_index, status.keys, status.format_version),
+        (12, 1, crate::FORMAT_VERSION)
+    );
     assert_digest_consistent(&sm);
 }
 
@@ -246,7 +397,19 @@ async fn blank_and_membership_entries() {
     let dir = TempDir::new().unwrap();
     let (_log, mut sm) = open(dir.path());
     let r = apply(&mut sm, vec![blank(1), membership(2)]);
-    assert_eq!(r, vec![Response { index: 1, outcome: Outcome::None }, Response { index: 2, outcome: Outcome::None }]);
+    assert_eq!(
+        r,
+        vec![
+            Response {
+                index: 1,
+                outcome: Outcome::None
+            },
+            Response {
+                index: 2,
+                outcome: Outcome::None
+            }
+        ]
+    );
     let (applied, mem) = sm.applied_state().await.unwrap();
     assert_eq!(applied, Some(lid(2)));
     assert_eq!(mem.log_id(), &Some(lid(2)));
@@ -257,7 +420,11 @@ async fn blank_and_membership_entries() {
 async fn range_respects_prefix_start_after_and_limit() {
     let dir = TempDir::new().unwrap();
     let (_log, mut sm) = open(dir.path());
-    let ops = ["a1", "a2", "a3", "b1", "ab"].iter().enumerate().map(|(i, k)| req(i as u64 + 1, None, 1, put(k, k))).collect();
+    let ops = ["a1", "a2", "a3", "b1", "ab"]
+        .iter()
+        .enumerate()
+        .map(|(i, k)| req(i as u64 + 1, None, 1, put(k, k)))
+        .collect();
     apply(&mut sm, ops);
     let keys = |prefix: &[u8], after: Option<&[u8]>, limit: usize| -> Vec<String> {
         sm.reader()
@@ -291,7 +458,10 @@ async fn wait_applied_resolves_after_apply() {
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert!(!waiter.is_finished());
     apply(&mut sm, vec![blank(3)]);
-    tokio::time::timeout(std::time::Duration::from_secs(5), waiter).await.unwrap().unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+        .await
+        .unwrap()
+        .unwrap();
     sm.reader().wait_applied(2).await;
 }
 
@@ -302,7 +472,13 @@ async fn dedup_returns_the_first_response() {
     let dir = TempDir::new().unwrap();
     let (_log, mut sm) = open(dir.path());
     let first = apply(&mut sm, vec![req(1, Some(7), 1_000, put("k", "first"))]);
-    assert_eq!(first[0], Response { index: 1, outcome: Outcome::Put { version: 1 } });
+    assert_eq!(
+        first[0],
+        Response {
+            index: 1,
+            outcome: Outcome::Put { version: 1 }
+        }
+    );
 
     // A retry of the same request id, even with another body, is not executed again.
     let retry = apply(&mut sm, vec![req(2, Some(7), 2_000, put("k", "second"))]);
@@ -314,7 +490,13 @@ async fn dedup_returns_the_first_response() {
 
     // Another id is executed.
     let other = apply(&mut sm, vec![req(4, Some(8), 4_000, put("k", "third"))]);
-    assert_eq!(other[0], Response { index: 4, outcome: Outcome::Put { version: 2 } });
+    assert_eq!(
+        other[0],
+        Response {
+            index: 4,
+            outcome: Outcome::Put { version: 2 }
+        }
+    );
 
     // The record survives a restart.
     drop(sm);
@@ -329,7 +511,13 @@ async fn dedup_returns_the_first_response() {
     let late = 1_000 + WINDOW_MS + 1;
     apply(&mut sm, vec![req(6, Some(9), late, put("x", "x"))]);
     let again = apply(&mut sm, vec![req(7, Some(7), late, put("k", "fourth"))]);
-    assert_eq!(again[0], Response { index: 7, outcome: Outcome::Put { version: 3 } });
+    assert_eq!(
+        again[0],
+        Response {
+            index: 7,
+            outcome: Outcome::Put { version: 3 }
+        }
+    );
     // id 8 (proposed at 4_000) is still inside the window.
     let retry8 = apply(&mut sm, vec![req(8, Some(8), late, put("k", "nope"))]);
     assert_eq!(retry8, other);
@@ -379,22 +567,38 @@ async fn reopen_keeps_vote_log_and_state() {
     {
         let (mut log, mut sm) = open(dir.path());
         log.save_vote(&vote).await.unwrap();
-        log.blocking_append((1..=5).map(|i| req(i, None, i, put(&format!("k{i}"), "v")))).await.unwrap();
+        log.blocking_append((1..=5).map(|i| req(i, None, i, put(&format!("k{i}"), "v"))))
+            .await
+            .unwrap();
         log.save_committed(Some(lid(4))).await.unwrap();
         apply(&mut sm, log.try_get_log_entries(1..=4).await.unwrap());
         // build a snapshot, so status reports it after the restart
-        sm.try_create_snapshot_builder(true).await.unwrap().build_snapshot().await.unwrap();
+        sm.try_create_snapshot_builder(true)
+            .await
+            .unwrap()
+            .build_snapshot()
+            .await
+            .unwrap();
     }
     let (mut log, mut sm) = open(dir.path());
     assert_eq!(log.read_vote().await.unwrap(), Some(vote));
     assert_eq!(log.read_committed().await.unwrap(), Some(lid(4)));
     let state = log.get_log_state().await.unwrap();
-    assert_eq!((state.last_purged_log_id, state.last_log_id), (None, Some(lid(5))));
+    assert_eq!(
+        (state.last_purged_log_id, state.last_log_id),
+        (None, Some(lid(5)))
+    );
     let entries = log.try_get_log_entries(..).await.unwrap();
-    assert_eq!(entries.iter().map(|e| e.log_id.index).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(
+        entries.iter().map(|e| e.log_id.index).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5]
+    );
     assert_eq!(sm.applied_state().await.unwrap().0, Some(lid(4)));
     let status = sm.reader().status();
-    assert_eq!((status.applied_index, status.keys, status.snapshot_index), (4, 4, 4));
+    assert_eq!(
+        (status.applied_index, status.keys, status.snapshot_index),
+        (4, 4, 4)
+    );
     assert_eq!(sm.reader().get(b"k4").unwrap().unwrap().mod_index, 4);
     assert_eq!(sm.reader().get(b"k5").unwrap(), None);
     assert_digest_consistent(&sm);
@@ -405,7 +609,10 @@ async fn reopen_keeps_vote_log_and_state() {
     drop((log, sm));
     let (mut log, _sm) = open(dir.path());
     let state = log.get_log_state().await.unwrap();
-    assert_eq!((state.last_purged_log_id, state.last_log_id), (Some(lid(2)), Some(lid(4))));
+    assert_eq!(
+        (state.last_purged_log_id, state.last_log_id),
+        (Some(lid(2)), Some(lid(4)))
+    );
     assert_eq!(log.try_get_log_entries(..).await.unwrap().len(), 2);
 }
 
@@ -429,7 +636,10 @@ async fn group_commit_completes_every_append() {
         t.await.unwrap();
     }
     let mut reader = log.clone();
-    assert_eq!(reader.try_get_log_entries(700..725).await.unwrap().len(), 25);
+    assert_eq!(
+        reader.try_get_log_entries(700..725).await.unwrap().len(),
+        25
+    );
 }
 
 // ---- checksums and format ----
@@ -439,7 +649,13 @@ async fn corrupt_value_is_detected_and_named() {
     let dir = TempDir::new().unwrap();
     {
         let (_log, mut sm) = open(dir.path());
-        apply(&mut sm, vec![req(1, None, 1, put("abc", "hello")), req(2, None, 2, put("abd", "world"))]);
+        apply(
+            &mut sm,
+            vec![
+                req(1, None, 1, put("abc", "hello")),
+                req(2, None, 2, put("abd", "world")),
+            ],
+        );
     }
     crate::debug_corrupt_value(dir.path(), b"abc").unwrap();
     assert!(crate::debug_corrupt_value(dir.path(), b"missing").is_err());
@@ -454,7 +670,9 @@ async fn corrupt_value_is_detected_and_named() {
 
     // Writing over the corrupt record fails the apply (the node stops) instead of
     // continuing from a wrong version.
-    let err = sm.apply_entries(vec![req(3, None, 3, put("abc", "x"))]).unwrap_err();
+    let err = sm
+        .apply_entries(vec![req(3, None, 3, put("abc", "x"))])
+        .unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     assert_eq!(sm.reader().applied_index(), 2);
     // And a snapshot of a corrupt state is refused.
@@ -493,11 +711,24 @@ fn unknown_format_version_is_refused() {
     {
         let db = crate::open_db(dir.path(), 1 << 20).unwrap();
         let meta = db.open_tree(layout::TREE_META).unwrap();
-        meta.insert(layout::META_FORMAT_VERSION, codec::frame(&7u32.to_le_bytes())).unwrap();
+        meta.insert(
+            layout::META_FORMAT_VERSION,
+            codec::frame(&7u32.to_le_bytes()),
+        )
+        .unwrap();
         db.flush().unwrap();
     }
     let err = crate::open(dir.path(), opts()).err().expect("must refuse");
-    assert!(matches!(err, StoreError::UnknownFormat { found: 7, supported: 1 }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            StoreError::UnknownFormat {
+                found: 7,
+                supported: 1
+            }
+        ),
+        "{err:?}"
+    );
     let msg = err.to_string();
     assert!(msg.contains('7') && msg.contains('1'), "{msg}");
 }
@@ -507,8 +738,16 @@ fn format_version_is_recorded_at_creation() {
     let dir = TempDir::new().unwrap();
     drop(open(dir.path()));
     let db = crate::open_db(dir.path(), 1 << 20).unwrap();
-    let raw = db.open_tree(layout::TREE_META).unwrap().get(layout::META_FORMAT_VERSION).unwrap().unwrap();
-    assert_eq!(codec::unframe(&raw, String::new).unwrap(), crate::FORMAT_VERSION.to_le_bytes());
+    let raw = db
+        .open_tree(layout::TREE_META)
+        .unwrap()
+        .get(layout::META_FORMAT_VERSION)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        codec::unframe(&raw, String::new).unwrap(),
+        crate::FORMAT_VERSION.to_le_bytes()
+    );
 }
 
 // ---- snapshots ----
@@ -521,15 +760,26 @@ async fn snapshot_round_trip() {
     let (_lb, mut b) = open(b_dir.path());
     apply(&mut a, random_entries(1, 1, 400, 5_000_000));
 
-    let snap = a.try_create_snapshot_builder(true).await.unwrap().build_snapshot().await.unwrap();
+    let snap = a
+        .try_create_snapshot_builder(true)
+        .await
+        .unwrap()
+        .build_snapshot()
+        .await
+        .unwrap();
     assert_eq!(snap.meta.last_log_id, Some(lid(400)));
     let current = current_snapshot(&mut a).await;
     assert_eq!(current.meta, snap.meta);
     assert_eq!(a.reader().status().snapshot_index, 400);
 
-    b.install_snapshot(&current.meta, current.snapshot).await.unwrap();
+    b.install_snapshot(&current.meta, current.snapshot)
+        .await
+        .unwrap();
     assert_eq!(b.reader().status(), a.reader().status());
-    assert_eq!(b.applied_state().await.unwrap(), a.applied_state().await.unwrap());
+    assert_eq!(
+        b.applied_state().await.unwrap(),
+        a.applied_state().await.unwrap()
+    );
     assert_eq!(dump(&b), dump(&a));
     assert_digest_consistent(&b);
     assert_eq!(current_snapshot(&mut b).await.meta, snap.meta);
@@ -549,6 +799,42 @@ async fn snapshot_round_trip() {
     assert_eq!(dump(&b), dump(&a));
 }
 
+/// More records than one install batch, so loading takes several batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_install_in_batches() {
+    let a_dir = TempDir::new().unwrap();
+    let b_dir = TempDir::new().unwrap();
+    let (_la, mut a) = open(a_dir.path());
+    let (_lb, mut b) = open(b_dir.path());
+    let n = 2 * super::state_machine::INSTALL_BATCH as u64 + 500;
+    let entries = (1..=n)
+        .map(|i| {
+            req(
+                i,
+                (i % 100 == 0).then_some((i / 100) as u8),
+                i,
+                put(&format!("key/{i:06}"), "v"),
+            )
+        })
+        .collect();
+    apply(&mut a, entries);
+    let snap = a
+        .try_create_snapshot_builder(true)
+        .await
+        .unwrap()
+        .build_snapshot()
+        .await
+        .unwrap();
+    b.install_snapshot(&snap.meta, snap.snapshot).await.unwrap();
+    assert_eq!(b.reader().status(), a.reader().status());
+    assert_eq!(b.reader().status().keys, n);
+    assert_digest_consistent(&b);
+    assert_eq!(
+        b.reader().range(b"key/", Some(b"key/010000"), 3).unwrap(),
+        a.reader().range(b"key/", Some(b"key/010000"), 3).unwrap()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_snapshot_is_refused_without_changing_state() {
     let a_dir = TempDir::new().unwrap();
@@ -556,8 +842,17 @@ async fn damaged_snapshot_is_refused_without_changing_state() {
     let (_la, mut a) = open(a_dir.path());
     let (_lb, mut b) = open(b_dir.path());
     apply(&mut a, random_entries(3, 1, 300, 0));
-    apply(&mut b, vec![req(1, None, 1, put("mine", "b")), membership(2)]);
-    let snap = a.try_create_snapshot_builder(true).await.unwrap().build_snapshot().await.unwrap();
+    apply(
+        &mut b,
+        vec![req(1, None, 1, put("mine", "b")), membership(2)],
+    );
+    let snap = a
+        .try_create_snapshot_builder(true)
+        .await
+        .unwrap()
+        .build_snapshot()
+        .await
+        .unwrap();
     let before = b.reader().status();
     let before_files = snapshot_files(b_dir.path());
 
@@ -565,14 +860,15 @@ async fn damaged_snapshot_is_refused_without_changing_state() {
     std::io::Read::read_to_end(&mut snap.snapshot.reader(), &mut bytes).unwrap();
     let len = bytes.len();
     let scratch = TempDir::new().unwrap();
-    let mut cases: Vec<(String, Vec<u8>)> = [0, 9, 13, 40, len / 3, len / 2, len - 60, len - 40, len - 1]
-        .into_iter()
-        .map(|i| {
-            let mut damaged = bytes.clone();
-            damaged[i] ^= 0x04;
-            (format!("byte {i} flipped"), damaged)
-        })
-        .collect();
+    let mut cases: Vec<(String, Vec<u8>)> =
+        [0, 9, 13, 40, len / 3, len / 2, len - 60, len - 40, len - 1]
+            .into_iter()
+            .map(|i| {
+                let mut damaged = bytes.clone();
+                damaged[i] ^= 0x04;
+                (format!("byte {i} flipped"), damaged)
+            })
+            .collect();
     cases.push(("truncated".into(), bytes[..len - 1].to_vec()));
     cases.push(("extended".into(), [bytes.as_slice(), b"x"].concat()));
     for (name, damaged) in cases {
@@ -583,7 +879,11 @@ async fn damaged_snapshot_is_refused_without_changing_state() {
         assert!(r.is_err(), "{name}: install must fail");
         assert_eq!(b.reader().status(), before, "{name}: state changed");
         assert_eq!(b.reader().get(b"mine").unwrap().unwrap().value, b"b");
-        assert_eq!(snapshot_files(b_dir.path()), before_files, "{name}: snapshot dir changed");
+        assert_eq!(
+            snapshot_files(b_dir.path()),
+            before_files,
+            "{name}: snapshot dir changed"
+        );
     }
 
     // The undamaged file with the wrong meta is refused too.
@@ -608,13 +908,21 @@ async fn received_snapshot_file_is_moved_into_place() {
     let (_la, mut a) = open(a_dir.path());
     let (_lb, mut b) = open(b_dir.path());
     apply(&mut a, random_entries(4, 1, 50, 0));
-    let snap = a.try_create_snapshot_builder(true).await.unwrap().build_snapshot().await.unwrap();
+    let snap = a
+        .try_create_snapshot_builder(true)
+        .await
+        .unwrap()
+        .build_snapshot()
+        .await
+        .unwrap();
 
     // As the peer service does: receive into an incoming file, then install from it.
     let (mut file, path) = b.reader().incoming_snapshot_file().unwrap();
     std::io::copy(&mut snap.snapshot.reader(), &mut file).unwrap();
     drop(file);
-    b.install_snapshot(&snap.meta, SnapshotFile::open(&path).unwrap()).await.unwrap();
+    b.install_snapshot(&snap.meta, SnapshotFile::open(&path).unwrap())
+        .await
+        .unwrap();
     assert!(!path.exists(), "the incoming file became the snapshot");
     let files = snapshot_files(b_dir.path());
     assert_eq!(files.len(), 1, "{files:?}");
@@ -629,11 +937,19 @@ async fn only_the_latest_two_snapshots_are_kept() {
     let (_log, mut sm) = open(dir.path());
     for i in 1..=4u64 {
         apply(&mut sm, vec![req(i, None, i, put("k", &i.to_string()))]);
-        sm.try_create_snapshot_builder(true).await.unwrap().build_snapshot().await.unwrap();
+        sm.try_create_snapshot_builder(true)
+            .await
+            .unwrap()
+            .build_snapshot()
+            .await
+            .unwrap();
     }
     let files = snapshot_files(dir.path());
     assert_eq!(files.len(), 2, "{files:?}");
-    assert_eq!(current_snapshot(&mut sm).await.meta.last_log_id, Some(lid(4)));
+    assert_eq!(
+        current_snapshot(&mut sm).await.meta.last_log_id,
+        Some(lid(4))
+    );
     assert_eq!(sm.reader().status().snapshot_index, 4);
 
     // A builder that is dropped without building leaves no file behind.
@@ -647,11 +963,21 @@ async fn snapshot_handle_survives_pruning() {
     let dir = TempDir::new().unwrap();
     let (_log, mut sm) = open(dir.path());
     apply(&mut sm, vec![req(1, None, 1, put("k", "v"))]);
-    sm.try_create_snapshot_builder(true).await.unwrap().build_snapshot().await.unwrap();
+    sm.try_create_snapshot_builder(true)
+        .await
+        .unwrap()
+        .build_snapshot()
+        .await
+        .unwrap();
     let old = current_snapshot(&mut sm).await;
     for i in 2..=4u64 {
         apply(&mut sm, vec![blank(i)]);
-        sm.try_create_snapshot_builder(true).await.unwrap().build_snapshot().await.unwrap();
+        sm.try_create_snapshot_builder(true)
+            .await
+            .unwrap()
+            .build_snapshot()
+            .await
+            .unwrap();
     }
     // The first file is gone from the directory but the handle still reads it whole.
     let (meta, _, count) = crate::snapshot::verify(&old.snapshot).unwrap();
@@ -664,7 +990,13 @@ async fn interrupted_install_is_finished_by_open() {
     let b_dir = TempDir::new().unwrap();
     let (_la, mut a) = open(a_dir.path());
     apply(&mut a, random_entries(5, 1, 200, 0));
-    let snap = a.try_create_snapshot_builder(true).await.unwrap().build_snapshot().await.unwrap();
+    let snap = a
+        .try_create_snapshot_builder(true)
+        .await
+        .unwrap()
+        .build_snapshot()
+        .await
+        .unwrap();
     {
         let (_lb, mut b) = open(b_dir.path());
         apply(&mut b, vec![req(1, None, 1, put("old", "state"))]);
@@ -672,14 +1004,26 @@ async fn interrupted_install_is_finished_by_open() {
     // Simulate a crash after the marker was written and part of the data was loaded.
     {
         let name = "snap-1-200-0.snap";
-        std::io::copy(&mut snap.snapshot.reader(), &mut std::fs::File::create(b_dir.path().join("snapshots").join(name)).unwrap())
-            .unwrap();
+        std::io::copy(
+            &mut snap.snapshot.reader(),
+            &mut std::fs::File::create(b_dir.path().join("snapshots").join(name)).unwrap(),
+        )
+        .unwrap();
         let db = crate::open_db(b_dir.path(), 1 << 20).unwrap();
         let meta = db.open_tree(layout::TREE_META).unwrap();
-        let pending = layout::PendingInstall { file_name: name.into(), generation: 1 };
-        meta.insert(layout::META_PENDING_INSTALL, codec::encode(&pending).unwrap()).unwrap();
+        let pending = layout::PendingInstall {
+            file_name: name.into(),
+            generation: 1,
+        };
+        meta.insert(
+            layout::META_PENDING_INSTALL,
+            codec::encode(&pending).unwrap(),
+        )
+        .unwrap();
         let half = layout::DataTrees::open(&db, 1).unwrap();
-        half.kv.insert(b"half-loaded", codec::frame(b"junk")).unwrap();
+        half.kv
+            .insert(b"half-loaded", codec::frame(b"junk"))
+            .unwrap();
         db.flush().unwrap();
     }
     let (_lb, b) = open(b_dir.path());
@@ -690,10 +1034,50 @@ async fn interrupted_install_is_finished_by_open() {
         // The old generation's trees are gone.
         drop((_lb, b));
         let db = crate::open_db(b_dir.path(), 1 << 20).unwrap();
-        db.tree_names().iter().map(|n| String::from_utf8_lossy(n).into_owned()).collect()
+        db.tree_names()
+            .iter()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect()
     };
     assert!(!db_trees.iter().any(|n| n == "kv.0"), "{db_trees:?}");
     assert!(db_trees.iter().any(|n| n == "kv.1"), "{db_trees:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_install_of_a_damaged_file_keeps_the_old_state() {
+    let dir = TempDir::new().unwrap();
+    let before = {
+        let (_log, mut sm) = open(dir.path());
+        apply(&mut sm, vec![req(1, None, 1, put("old", "state"))]);
+        sm.reader().status()
+    };
+    {
+        let name = "snap-1-200-0.snap";
+        std::fs::write(
+            dir.path().join("snapshots").join(name),
+            b"LKSNAP\r\n garbage",
+        )
+        .unwrap();
+        let db = crate::open_db(dir.path(), 1 << 20).unwrap();
+        let meta = db.open_tree(layout::TREE_META).unwrap();
+        let pending = layout::PendingInstall {
+            file_name: name.into(),
+            generation: 1,
+        };
+        meta.insert(
+            layout::META_PENDING_INSTALL,
+            codec::encode(&pending).unwrap(),
+        )
+        .unwrap();
+        db.flush().unwrap();
+    }
+    let (_log, sm) = open(dir.path());
+    assert_eq!(sm.reader().status(), before);
+    assert_eq!(sm.reader().get(b"old").unwrap().unwrap().value, b"state");
+    drop((_log, sm));
+    let db = crate::open_db(dir.path(), 1 << 20).unwrap();
+    let meta = db.open_tree(layout::TREE_META).unwrap();
+    assert!(layout::read_pending_install(&meta).unwrap().is_none());
 }
 
 /// A snapshot file must never panic the reader, whatever its bytes.
@@ -702,7 +1086,13 @@ async fn snapshot_reader_never_panics_on_garbage() {
     let dir = TempDir::new().unwrap();
     let (_log, mut sm) = open(dir.path());
     apply(&mut sm, random_entries(6, 1, 30, 0));
-    let snap = sm.try_create_snapshot_builder(true).await.unwrap().build_snapshot().await.unwrap();
+    let snap = sm
+        .try_create_snapshot_builder(true)
+        .await
+        .unwrap()
+        .build_snapshot()
+        .await
+        .unwrap();
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut snap.snapshot.reader(), &mut bytes).unwrap();
     let mut rng = XorShift(99);

@@ -191,6 +191,11 @@ impl From<String> for CtlError {
 }
 
 fn main() -> ExitCode {
+    // Like other Unix tools, end quietly when the reader of our output goes away
+    // (`lookoutctl status --json | head`) instead of panicking on EPIPE. Under
+    // `cluster up` that also stops the nodes (they get SIGTERM when we die).
+    // SAFETY: called before any other thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     let out = Output { json: cli.json };
     // One thread: lookoutctl is I/O-bound, and `cluster up` relies on spawning
