@@ -103,6 +103,13 @@ pub fn node_info(n: &lookout_config::NodeConfig) -> Node {
     Node { peer_addr: n.peer_addr.to_string(), client_addr: n.client_addr.to_string(), site: n.site.clone() }
 }
 
+/// A listener whose accepted connections have Nagle's algorithm off: with it on, small
+/// gRPC responses wait for delayed ACKs (tens of ms). `Server::tcp_nodelay` does not
+/// apply to a custom incoming stream, so it is set here.
+pub fn tcp_incoming(addr: std::net::SocketAddr) -> std::io::Result<tonic::transport::server::TcpIncoming> {
+    Ok(tonic::transport::server::TcpIncoming::bind(addr)?.with_nodelay(Some(true)))
+}
+
 impl LookoutNode {
     /// Opens the store, starts Raft and the peer server, and (in the background)
     /// bootstraps a new cluster when this node is the lowest-id declared voter.
@@ -136,16 +143,12 @@ impl LookoutNode {
             config: config.clone(),
         };
 
-        let listener = tokio::net::TcpListener::bind(me.peer_addr)
-            .await
-            .map_err(|source| NodeError::PeerServer { addr: me.peer_addr, source })?;
+        let incoming = tcp_incoming(me.peer_addr).map_err(|source| NodeError::PeerServer { addr: me.peer_addr, source })?;
         let service = RaftPeerServer::new(peer_service::PeerService { node: node.clone() })
             .max_decoding_message_size(64 << 20)
             .max_encoding_message_size(64 << 20);
         tokio::spawn(async move {
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
             if let Err(e) = tonic::transport::Server::builder()
-                .tcp_nodelay(true)
                 .add_service(service)
                 .serve_with_incoming(incoming)
                 .await

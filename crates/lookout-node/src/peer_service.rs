@@ -117,7 +117,10 @@ impl RaftPeer for PeerService {
         tracing::info!(bytes = received, last_log_id = ?meta.last_log_id, "snapshot received");
         let snapshot_file = SnapshotFile::open(&path).map_err(|e| Status::internal(format!("snapshot open: {e}")))?;
         let snapshot: SnapshotOf<TypeConfig, SnapshotFile> = openraft::Snapshot { meta, snapshot: snapshot_file };
-        let resp = self.node.raft.install_full_snapshot(vote, snapshot).await.map_err(fatal)?;
+        let result = self.node.raft.install_full_snapshot(vote, snapshot).await;
+        // A successful install moves the file into place; anything left is garbage.
+        let _ = std::fs::remove_file(&path);
+        let resp = result.map_err(fatal)?;
         Ok(Response::new(frame::encode(&resp)))
     }
 

@@ -63,20 +63,18 @@ pub async fn run(config: Arc<ClusterConfig>, id: NodeId, shutdown: impl Future<O
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
 
-    let listener = tokio::net::TcpListener::bind(me.client_addr)
-        .await
+    let incoming = lookout_node::tcp_incoming(me.client_addr)
         .with_context(|| format!("binding client address {}", me.client_addr))?;
     tracing::info!(node = id, site = %me.site, client = %me.client_addr, peer = %me.peer_addr, "lookoutd started");
     let max_msg = (ctx.limits.max_value_bytes as usize + ctx.limits.max_key_bytes as usize) * 2 + 4096;
     tonic::transport::Server::builder()
-        .tcp_nodelay(true)
         // Backstop only: handlers enforce the per-request deadline themselves.
         .timeout(deadline + Duration::from_secs(1))
         .add_service(KvServer::new(kv_service::KvService { ctx: ctx.clone() }).max_decoding_message_size(max_msg))
         .add_service(AdminServer::new(admin_service::AdminService { ctx: ctx.clone() }))
         .add_service(health_service)
         .add_service(reflection)
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     tracing::info!("shutting down raft");
     node.raft.shutdown().await.ok();
