@@ -45,6 +45,9 @@ enum Cmd {
         warmup: u64,
         #[arg(long, default_value_t = 256)]
         value_size: usize,
+        /// Cluster size: 1, 3 (one node per site) or 5 (the default topology).
+        #[arg(long, default_value_t = 5)]
+        nodes: usize,
     },
     /// Longest client-visible write gap after kill -9 of the leader.
     Failover {
@@ -64,7 +67,7 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         match args.cmd {
-            Cmd::PutLatency { ops, warmup, value_size } => put_latency(&args.lookoutd, ops, warmup, value_size, args.json).await,
+            Cmd::PutLatency { ops, warmup, value_size, nodes } => put_latency(&args.lookoutd, ops, warmup, value_size, nodes, args.json).await,
             Cmd::Failover { trials, request_timeout_ms } => {
                 failover(&args.lookoutd, trials, Duration::from_millis(request_timeout_ms), args.json).await
             }
@@ -77,8 +80,17 @@ fn leader_hint(s: &tonic::Status) -> Option<u64> {
     s.metadata().get("lookout-leader-id")?.to_str().ok()?.parse().ok()
 }
 
-async fn put_latency(bin: &std::path::Path, ops: u64, warmup: u64, value_size: usize, json: bool) -> anyhow::Result<()> {
-    let c = TestCluster::start(&ClusterSpec::five(), bin)?;
+fn spec(nodes: usize) -> anyhow::Result<ClusterSpec> {
+    Ok(match nodes {
+        1 => ClusterSpec { nodes: vec![(1, "primary", true)], ..ClusterSpec::three() },
+        3 => ClusterSpec::three(),
+        5 => ClusterSpec::five(),
+        n => bail!("--nodes must be 1, 3 or 5, not {n}"),
+    })
+}
+
+async fn put_latency(bin: &std::path::Path, ops: u64, warmup: u64, value_size: usize, nodes: usize, json: bool) -> anyhow::Result<()> {
+    let c = TestCluster::start(&spec(nodes)?, bin)?;
     let leader = c.wait_leader(Duration::from_secs(20)).await?;
     let value = vec![b'x'; value_size];
     let mut kv = c.kv(leader);
@@ -101,11 +113,11 @@ async fn put_latency(bin: &std::path::Path, ops: u64, warmup: u64, value_size: u
     if json {
         println!(
             "{}",
-            serde_json::json!({"workload": "put", "clients": 1, "ops": ops, "value_size": value_size,
+            serde_json::json!({"workload": "put", "clients": 1, "nodes": nodes, "ops": ops, "value_size": value_size,
                 "qps": (warmup + ops) as f64 / secs, "p50_us": p50, "p99_us": p99, "p999_us": p999})
         );
     } else {
-        println!("put, 1 client, {value_size}-byte values, 5 nodes, {ops} ops (after {warmup} warm-up)");
+        println!("put, 1 client, {value_size}-byte values, {nodes} nodes, {ops} ops (after {warmup} warm-up)");
         println!("  qps {:.0}   p50 {:.3} ms   p99 {:.3} ms   p99.9 {:.3} ms", (warmup + ops) as f64 / secs,
             p50 as f64 / 1000.0, p99 as f64 / 1000.0, p999 as f64 / 1000.0);
     }

@@ -93,6 +93,10 @@ pub fn raft_config(config: &ClusterConfig) -> Result<openraft::Config, openraft:
         snapshot_policy: SnapshotPolicy::LogsSinceLast(t.snapshot_logs_since_last),
         max_in_snapshot_log_to_keep: t.logs_to_keep_after_snapshot,
         enable_pre_vote: Some(true),
+        // Replicate entries as soon as they are written locally, in parallel with the
+        // leader's own fsync (the leader counts itself only once its fsync completes).
+        // Halves single-client commit latency on loopback.
+        broadcast_submitted_on_append: Some(true),
         ..Default::default()
     }
     .validate()

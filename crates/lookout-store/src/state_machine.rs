@@ -250,17 +250,10 @@ impl StateMachine {
         let mut next = self.state.clone();
         next.last_applied = Some(log_id);
         let response = match payload {
-            EntryPayload::Blank => {
-                self.shared
-                    .meta
-                    .insert(META_APPLIED, codec::encode(&next)?)?;
-                Response {
-                    index,
-                    outcome: Outcome::None,
+            EntryPayload::Blank | EntryPayload::Membership(_) => {
+                if let EntryPayload::Membership(membership) = payload {
+                    next.membership = StoredMembership::new(next.last_applied, membership);
                 }
-            }
-            EntryPayload::Membership(membership) => {
-                next.membership = StoredMembership::new(next.last_applied, membership);
                 self.shared
                     .meta
                     .insert(META_APPLIED, codec::encode(&next)?)?;
