@@ -48,6 +48,25 @@ mod tests {
         bad.payload[0] ^= 1;
         assert!(matches!(decode::<(u64, String)>(&bad), Err(FrameError::Checksum { .. })));
 
+        // Arbitrary payloads with a valid checksum, decoded as every peer message type,
+        // must error (or decode), never panic.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for len in 0..2000usize {
+            let payload: Vec<u8> = (0..(len % 300))
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            let f = PeerFrame { crc: crc32c::crc32c(&payload), payload };
+            let _ = decode::<openraft::raft::AppendEntriesRequest<lookout_types::TypeConfig>>(&f);
+            let _ = decode::<openraft::raft::VoteRequest<lookout_types::TypeConfig>>(&f);
+            let _ = decode::<openraft::raft::TransferLeaderRequest<lookout_types::TypeConfig>>(&f);
+            let _ = decode::<(lookout_types::Vote, lookout_types::SnapshotMeta)>(&f);
+        }
+
         // Truncated-but-consistent frames must error, not panic.
         for n in 0..frame.payload.len() {
             let p = frame.payload[..n].to_vec();

@@ -351,10 +351,11 @@ fn build_counterexample<M: Model>(
 ) -> Counterexample {
     let until = (Instant::now() + opts.minimize_budget).min(deadline);
     let (core, core_is_minimal) = minimize(model, ops, until, opts.max_cache_entries);
+    let index: std::collections::HashMap<usize, &Op> = ops.iter().map(|o| (o.id, *o)).collect();
+    let by_id = |id: usize| -> &Op { index[&id] };
     let mut core_ops: Vec<usize> = core.iter().map(|&i| ops[i].id).collect();
-    core_ops.sort_by_key(|&id| ops.iter().find(|o| o.id == id).map(|o| (o.invoke_ns, o.id)));
+    core_ops.sort_by_key(|&id| (by_id(id).invoke_ns, id));
     let t0 = ops.iter().map(|o| o.invoke_ns).min().unwrap_or(0);
-    let by_id = |id: usize| *ops.iter().find(|o| o.id == id).expect("op of this partition");
 
     let longest_prefix: Vec<usize> = stuck.prefix.iter().map(|&i| ops[i].id).collect();
     let blocked_op = ops[stuck.blocked].id;
