@@ -23,7 +23,7 @@ use crate::history::{History, Op};
 pub use model::{Model, RegisterModel};
 pub use stale::{StaleReport, StaleViolation, StaleViolationKind, check_stale_reads};
 pub use timeline::render_timeline;
-pub use visibility::{PutRecord, ScreenRecord, VisibilityReport, VisibilityViolation, check_visibility};
+pub use visibility::{PutOutcome, PutRecord, ScreenRecord, VisibilityReport, VisibilityViolation, check_visibility};
 
 /// Options for [`linearizable_with`].
 #[derive(Clone, Debug)]
@@ -251,7 +251,8 @@ pub fn linearizable_with<M: Model>(history: &History, model: &M, opts: &CheckOpt
     let result = if let Some(i) = results.iter().position(|(r, _)| r.verdict == KeyVerdict::Invalid) {
         let (key, ops) = &parts[i];
         let stuck = results[i].1.clone().expect("an invalid search records where it got stuck");
-        CheckResult::Invalid(Box::new(build_counterexample(model, key, ops, stuck, deadline, opts)))
+        let t0 = history.start_ns();
+        CheckResult::Invalid(Box::new(build_counterexample(model, key, ops, stuck, t0, deadline, opts)))
     } else if let Some((r, _)) = results.iter().find(|(r, _)| matches!(r.verdict, KeyVerdict::Unknown(_))) {
         let KeyVerdict::Unknown(why) = &r.verdict else { unreachable!() };
         let n_unknown = results.iter().filter(|(r, _)| matches!(r.verdict, KeyVerdict::Unknown(_))).count();
@@ -271,7 +272,17 @@ pub fn linearizable_with<M: Model>(history: &History, model: &M, opts: &CheckOpt
 
 /// Shrink `ops` (a non-linearizable partition) to a 1-minimal witness by
 /// delta debugging, within `until`. Returns (positions in `ops`, minimal?).
-fn minimize<M: Model>(model: &M, ops: &[&Op], until: Instant, max_cache: usize) -> (Vec<usize>, bool) {
+///
+/// `focus_ns`: where the search got stuck (the blocked op's completion). The
+/// ops invoked up to then are tried first as a whole, so the core tends to be
+/// the anomaly the search reports rather than some later one.
+fn minimize<M: Model>(
+    model: &M,
+    ops: &[&Op],
+    focus_ns: u64,
+    until: Instant,
+    max_cache: usize,
+) -> (Vec<usize>, bool) {
     let all: Vec<usize> = (0..ops.len()).collect();
     let invalid = |subset: &[usize]| -> Option<bool> {
         if Instant::now() >= until {
@@ -289,10 +300,18 @@ fn minimize<M: Model>(model: &M, ops: &[&Op], until: Instant, max_cache: usize) 
         }
     };
     // Is minimisation possible at all for this model?
-    if !model.is_witness(ops, &ops.iter().copied().collect::<Vec<_>>()) {
+    if !model.is_witness(ops, ops) {
         return (all, false);
     }
     let mut cur = all;
+    let prefix: Vec<usize> = cur.iter().copied().filter(|&i| ops[i].invoke_ns <= focus_ns).collect();
+    if prefix.len() < cur.len() {
+        match invalid(&prefix) {
+            None => return (cur, false),
+            Some(true) => cur = prefix,
+            Some(false) => {}
+        }
+    }
     let mut n = 2usize;
     while cur.len() >= 2 {
         let chunk = cur.len().div_ceil(n);
@@ -326,7 +345,20 @@ fn fmt_ns(ns: u64, t0: u64) -> String {
     if ns == u64::MAX {
         return "∞".to_string();
     }
-    format!("{:.3}ms", (ns.saturating_sub(t0)) as f64 / 1e6)
+    fmt_duration_ns(ns.saturating_sub(t0))
+}
+
+/// `1234ns`, `12.3µs`, `12.345ms`, `12.345s`.
+pub(crate) fn fmt_duration_ns(d: u64) -> String {
+    if d < 10_000 {
+        format!("{d}ns")
+    } else if d < 10_000_000 {
+        format!("{:.1}µs", d as f64 / 1e3)
+    } else if d < 100_000_000_000 {
+        format!("{:.3}ms", d as f64 / 1e6)
+    } else {
+        format!("{:.3}s", d as f64 / 1e9)
+    }
 }
 
 /// One line describing an op, times relative to `t0`.
@@ -346,16 +378,17 @@ fn build_counterexample<M: Model>(
     key: &str,
     ops: &[&Op],
     stuck: wgl::Stuck<M::State>,
+    t0: u64,
     deadline: Instant,
     opts: &CheckOptions,
 ) -> Counterexample {
     let until = (Instant::now() + opts.minimize_budget).min(deadline);
-    let (core, core_is_minimal) = minimize(model, ops, until, opts.max_cache_entries);
+    let focus_ns = ops[stuck.blocked].end_ns();
+    let (core, core_is_minimal) = minimize(model, ops, focus_ns, until, opts.max_cache_entries);
     let index: std::collections::HashMap<usize, &Op> = ops.iter().map(|o| (o.id, *o)).collect();
     let by_id = |id: usize| -> &Op { index[&id] };
     let mut core_ops: Vec<usize> = core.iter().map(|&i| ops[i].id).collect();
     core_ops.sort_by_key(|&id| (by_id(id).invoke_ns, id));
-    let t0 = ops.iter().map(|o| o.invoke_ns).min().unwrap_or(0);
 
     let longest_prefix: Vec<usize> = stuck.prefix.iter().map(|&i| ops[i].id).collect();
     let blocked_op = ops[stuck.blocked].id;
@@ -391,7 +424,7 @@ fn build_counterexample<M: Model>(
     }
     let _ = writeln!(
         x,
-        "Then {} completed without any pending op being linearizable next. Could not be linearized:",
+        "Then {} had to take effect before it completed, but no pending op can be linearized next without reaching a dead end:",
         describe_op_line(by_id(blocked_op), t0)
     );
     for &id in unlinearizable.iter().take(20) {

@@ -102,11 +102,10 @@ impl Model for RegisterModel {
         let writers = |ops: &[&Op]| {
             let mut m: HashMap<i64, usize> = HashMap::new();
             for op in ops {
-                if op.may_write() {
-                    if let Some(v) = op.f.written_value() {
+                if op.may_write()
+                    && let Some(v) = op.f.written_value() {
                         *m.entry(v).or_default() += 1;
                     }
-                }
             }
             m
         };
@@ -124,11 +123,10 @@ impl Model for RegisterModel {
                 }
                 _ => None,
             };
-            if let Some(Some(v)) = observed {
-                if have.get(&v).copied().unwrap_or(0) != all.get(&v).copied().unwrap_or(0) {
+            if let Some(Some(v)) = observed
+                && have.get(&v).copied().unwrap_or(0) != all.get(&v).copied().unwrap_or(0) {
                     return false;
                 }
-            }
         }
         !needs_all || all == have
     }

@@ -29,7 +29,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::describe_op_line;
+use super::{describe_op_line, fmt_duration_ns};
 use crate::history::{History, Op, Value};
 
 /// A write (or successful cas) the log committed at some index.
@@ -138,7 +138,7 @@ fn show(v: &Value) -> String {
 /// Run checks (a), (b), (c) against a given index → write map.
 pub fn check_stale_reads_with(history: &History, index_map: &IndexMap) -> StaleReport {
     let t0 = history.start_ns();
-    let ms = |ns: u64| (ns.saturating_sub(t0)) as f64 / 1e6;
+    let ms = |ns: u64| fmt_duration_ns(ns.saturating_sub(t0));
     let mut report = StaleReport::default();
     // Indexed ok writes (any key): (index, complete_ns, invoke_ns), for
     // bounding the index of writes that reported none.
@@ -169,7 +169,7 @@ pub fn check_stale_reads_with(history: &History, index_map: &IndexMap) -> StaleR
             if before.is_empty() {
                 let why = if let Some(w) = writers.first() {
                     format!(
-                        "it was written only by {} invoked at {:.3}ms, after the read completed at {:.3}ms",
+                        "it was written only by {} invoked at {}, after the read completed at {}",
                         describe_op_line(w, t0),
                         ms(w.invoke_ns),
                         ms(r_end)
@@ -227,7 +227,8 @@ pub fn check_stale_reads_with(history: &History, index_map: &IndexMap) -> StaleR
                             format!("writer #{} of {} has no reported index; it may lie in {low}..={high}", w.id, show(&v)),
                         ));
                     } else {
-                        notes.push(format!("#{} (no reported index) must lie in {}..{}", w.id, lb + 1, ub));
+                        let ub = if ub == u64::MAX { "∞".to_string() } else { ub.to_string() };
+                        notes.push(format!("#{} has no reported index but must lie in {}..{ub}", w.id, lb + 1));
                     }
                 }
                 if !fits {
@@ -279,7 +280,7 @@ pub fn check_stale_reads_with(history: &History, index_map: &IndexMap) -> StaleR
                     op: r.id,
                     related: std::iter::once(o.id).chain(writers.iter().map(|w| w.id)).collect(),
                     explanation: format!(
-                        "stale read {} claims staleness ≤ {s}ms (value current at some time ≥ {:.3}ms) and returned {}, but {} had overwritten it, completing at {:.3}ms",
+                        "stale read {} claims staleness ≤ {s}ms (value current at some time ≥ {}) and returned {}, but {} had overwritten it, completing at {}",
                         describe_op_line(r, t0),
                         ms(bound),
                         show(&v),

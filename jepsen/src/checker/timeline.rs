@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
-use super::{CheckResult, describe_op_line};
+use super::{CheckResult, describe_op_line, fmt_duration_ns};
 use crate::history::{Completion, History, Op};
 
 /// Most ops drawn; beyond that the window is thinned to the anomaly's key.
@@ -55,11 +55,13 @@ pub fn render_timeline(history: &History, result: &CheckResult) -> String {
         if !ops.is_empty() {
             let a = ops.iter().map(|o| o.invoke_ns).min().unwrap();
             let b = ops.iter().map(|o| o.complete_ns.unwrap_or(o.invoke_ns)).max().unwrap().max(a + 1);
-            let pad = ((b - a) / 5).max(1_000);
+            let pad = ((b - a) / 5).max(1);
             lo = a.saturating_sub(pad).max(t0);
-            hi = b.saturating_add(pad).min(max_finite.max(b));
+            hi = b.saturating_add(pad);
         }
     }
+    // Room on the right, so ops invoked last (e.g. info ops) remain visible.
+    hi = hi.saturating_add((hi - lo) / 12);
     let mut shown: Vec<&Op> =
         history.ops.iter().filter(|o| o.invoke_ns <= hi && o.complete_ns.is_none_or(|c| c >= lo)).collect();
     let mut thinned = false;
@@ -96,26 +98,36 @@ pub fn render_timeline(history: &History, result: &CheckResult) -> String {
     for i in 0..=ticks {
         let t = lo + ((hi - lo) as f64 * i as f64 / ticks as f64) as u64;
         let x = x_of(t);
-        let _ = write!(
+        let _ = writeln!(
             svg,
-            r##"<line x1="{x:.1}" y1="{}" x2="{x:.1}" y2="{:.1}" stroke="#eee"/><text x="{x:.1}" y="14" text-anchor="middle" fill="#555">{:.3}ms</text>
-"##,
+            r##"<line x1="{x:.1}" y1="{}" x2="{x:.1}" y2="{:.1}" stroke="#eee"/><text x="{x:.1}" y="14" text-anchor="middle" fill="#555">{}</text>"##,
             top - 10.0,
             height - 16.0,
-            (t - t0) as f64 / 1e6
+            fmt_duration_ns(t - t0)
         );
     }
     for (p, &r) in &row_of {
         let y = top + r as f64 * row_h;
-        let _ = write!(
+        let _ = writeln!(
             svg,
-            r##"<rect x="0" y="{y:.1}" width="{width}" height="{row_h}" fill="{}"/><text x="6" y="{:.1}" fill="#333">p{p}</text>
-"##,
+            r##"<rect x="0" y="{y:.1}" width="{width}" height="{row_h}" fill="{}"/><text x="6" y="{:.1}" fill="#333">p{p}</text>"##,
             if r % 2 == 0 { "#fafafa" } else { "#f2f2f2" },
             y + row_h / 2.0 + 4.0
         );
     }
     let anomaly_key = ce.map(|c| c.key.as_str());
+    // A process may go on after an `info` op: draw the info op full height
+    // up to the process's next invocation, then as a thin strip to the right
+    // edge (+∞). Info ops are drawn first so later ops stay on top.
+    let mut invokes: HashMap<u64, Vec<u64>> = HashMap::new();
+    for o in &history.ops {
+        invokes.entry(o.process).or_default().push(o.invoke_ns);
+    }
+    for v in invokes.values_mut() {
+        v.sort_unstable();
+    }
+    shown.sort_by_key(|o| (!o.is_info(), o.invoke_ns, o.id));
+    let right = label_w + plot_w;
     for o in &shown {
         let r = row_of[&o.process];
         let y = top + r as f64 * row_h + 4.0;
@@ -123,9 +135,21 @@ pub fn render_timeline(history: &History, result: &CheckResult) -> String {
         let x1 = x_of(o.invoke_ns);
         let x2 = match o.complete_ns {
             Some(c) => x_of(c),
-            None => label_w + plot_w,
+            None => {
+                let next = invokes[&o.process].iter().find(|&&t| t > o.invoke_ns);
+                next.map_or(right, |&t| if t > hi { right } else { x_of(t) - 1.0 })
+            }
         }
         .max(x1 + 2.0);
+        let strip = if o.is_info() && x2 < right {
+            format!(
+                r##"<rect x="{x2:.1}" y="{:.1}" width="{:.1}" height="4" fill="url(#hatch)" stroke="#8c8c8c" stroke-width="0.4"/>"##,
+                y + h - 4.0,
+                right - x2
+            )
+        } else {
+            String::new()
+        };
         let (fill, kind) = match &o.complete {
             Completion::Ok { .. } if o.stale.is_some() => ("#9ecae1", "ok (stale read)"),
             Completion::Ok { .. } => ("#74c476", "ok"),
@@ -166,10 +190,9 @@ pub fn render_timeline(history: &History, result: &CheckResult) -> String {
         let max_chars = ((x2 - x1 - 6.0) / 6.6).max(0.0) as usize;
         let label: String =
             if label.chars().count() > max_chars { label.chars().take(max_chars).collect() } else { label };
-        let _ = write!(
+        let _ = writeln!(
             svg,
-            r##"<g opacity="{opacity}"><title>{}</title><rect x="{x1:.1}" y="{y:.1}" width="{:.1}" height="{h:.1}" rx="3" fill="{fill}" stroke="{stroke}" stroke-width="{sw}"{dash}/><text x="{:.1}" y="{:.1}" fill="#111">{}</text></g>
-"##,
+            r##"<g opacity="{opacity}"><title>{}</title>{strip}<rect x="{x1:.1}" y="{y:.1}" width="{:.1}" height="{h:.1}" rx="3" fill="{fill}" stroke="{stroke}" stroke-width="{sw}"{dash}/><text x="{:.1}" y="{:.1}" fill="#111">{}</text></g>"##,
             esc(&tip),
             x2 - x1,
             x1 + 3.0,
@@ -193,15 +216,15 @@ pub fn render_timeline(history: &History, result: &CheckResult) -> String {
 .legend span{{display:inline-block;margin-right:14px}} .sw{{display:inline-block;width:14px;height:10px;border:1px solid #555;margin-right:4px;vertical-align:middle}}</style>
 </head><body>
 <h2 style="color:{colour}">{}</h2>
-<p>{} ops in the history; showing {} ops of {} processes between {:.3} ms and {:.3} ms{}.</p>
+<p>{} ops in the history; showing {} ops of {} processes between {} and {} (from the first invocation){}.</p>
 <div class="legend"><span><i class="sw" style="background:#74c476"></i>ok</span><span><i class="sw" style="background:#9ecae1"></i>ok stale read</span><span><i class="sw" style="background:#fdae6b"></i>cas compare failed</span><span><i class="sw" style="background:#fb6a4a"></i>fail</span><span><i class="sw" style="background:repeating-linear-gradient(45deg,#d9d9d9 0 3px,#8c8c8c 3px 5px)"></i>info (unknown, runs to +∞)</span><span><i class="sw" style="border:3px solid #d62728"></i>minimal core</span><span><i class="sw" style="border:2px dashed #d62728"></i>not linearizable after prefix</span><span>[Lk] = k-th in the longest linearizable prefix</span></div>
 "##,
         esc(&verdict),
         history.ops.len(),
         shown.len(),
         processes.len(),
-        (lo - t0) as f64 / 1e6,
-        (hi - t0) as f64 / 1e6,
+        fmt_duration_ns(lo - t0),
+        fmt_duration_ns(hi - t0),
         if thinned { " (thinned to the anomaly's key)" } else { "" }
     );
     html.push_str(&svg);

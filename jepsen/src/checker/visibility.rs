@@ -97,12 +97,10 @@ pub fn check_visibility_with(
     struct Item {
         first_ack: Option<u64>,
         first_invoke_possible: Option<u64>,
-        any_put: bool,
     }
     let mut items: BTreeMap<&str, Item> = BTreeMap::new();
     for p in puts {
         let it = items.entry(p.item.as_str()).or_default();
-        it.any_put = true;
         if let PutOutcome::Acked { ack_ns } = p.outcome {
             it.first_ack = Some(it.first_ack.map_or(ack_ns, |a| a.min(ack_ns)));
         }
@@ -113,8 +111,8 @@ pub fn check_visibility_with(
     let mut violations = Vec::new();
     for (si, s) in screens.iter().enumerate() {
         for (item, it) in &items {
-            if let Some(ack) = it.first_ack {
-                if s.invoke_ns > ack && !s.items.contains(*item) && in_scope(s, item) {
+            if let Some(ack) = it.first_ack
+                && s.invoke_ns > ack && !s.items.contains(*item) && in_scope(s, item) {
                     violations.push(VisibilityViolation::Missed {
                         screen: si,
                         item: item.to_string(),
@@ -122,7 +120,6 @@ pub fn check_visibility_with(
                         screen_invoke_ns: s.invoke_ns,
                     });
                 }
-            }
         }
         for item in &s.items {
             match items.get(item.as_str()) {
@@ -148,6 +145,5 @@ pub fn check_visibility_with(
             }
         }
     }
-    let _ = items.values().map(|i| i.any_put).count();
     VisibilityReport { screens_checked: screens.len(), items: items.len(), violations }
 }

@@ -172,8 +172,8 @@ pub(crate) fn search<M: Model>(model: &M, ops: &[&Op], limits: Limits<'_>) -> Ou
     loop {
         steps += 1;
         if steps & 0x3ff == 0 {
-            if let Some(c) = limits.cancel {
-                if c.load(Ordering::Relaxed) {
+            if let Some(c) = limits.cancel
+                && c.load(Ordering::Relaxed) {
                     return Outcome {
                         verdict: Verdict::Unknown("cancelled".into()),
                         stuck,
@@ -181,9 +181,8 @@ pub(crate) fn search<M: Model>(model: &M, ops: &[&Op], limits: Limits<'_>) -> Ou
                         cache_entries: cache.len(),
                     };
                 }
-            }
-            if let Some(d) = limits.deadline {
-                if Instant::now() >= d {
+            if let Some(d) = limits.deadline
+                && Instant::now() >= d {
                     return Outcome {
                         verdict: Verdict::Unknown(format!(
                             "deadline reached after {steps} search steps ({} cached configurations, {} of {} ops linearized on the current branch)",
@@ -196,7 +195,6 @@ pub(crate) fn search<M: Model>(model: &M, ops: &[&Op], limits: Limits<'_>) -> Ou
                         cache_entries: cache.len(),
                     };
                 }
-            }
             if cache.len() > limits.max_cache_entries {
                 return Outcome {
                     verdict: Verdict::Unknown(format!(
@@ -279,5 +277,50 @@ pub(crate) fn search<M: Model>(model: &M, ops: &[&Op], limits: Limits<'_>) -> Ou
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checker::RegisterModel;
+    use crate::history::{Completion, OpFn};
+
+    fn op(id: usize, f: OpFn, inv: u64, end: Option<u64>, complete: Completion) -> Op {
+        Op { id, process: id as u64, f, invoke_ns: inv, complete, complete_ns: end, index: None, stale: None }
+    }
+    fn run(ops: &[Op]) -> Verdict {
+        let refs: Vec<&Op> = ops.iter().collect();
+        search(&RegisterModel, &refs, Limits { deadline: None, cancel: None, max_cache_entries: usize::MAX }).verdict
+    }
+    fn k() -> String {
+        "k".into()
+    }
+
+    #[test]
+    fn empty_and_info_only_histories_are_linearizable() {
+        assert_eq!(run(&[]), Verdict::Linearizable(vec![]));
+        let w = op(0, OpFn::Write { key: k(), value: 1 }, 0, None, Completion::Info);
+        assert_eq!(run(&[w]), Verdict::Linearizable(vec![]));
+    }
+
+    #[test]
+    fn info_cas_takes_effect_only_if_compare_holds() {
+        let w = op(0, OpFn::Write { key: k(), value: 1 }, 0, Some(1), Completion::Ok { read: None });
+        let cas = op(1, OpFn::Cas { key: k(), from: Some(1), to: 2 }, 2, None, Completion::Info);
+        let read = |id, v| op(id, OpFn::Read { key: k() }, 3, Some(4), Completion::Ok { read: Some(Some(v)) });
+        assert!(matches!(run(&[w.clone(), cas.clone(), read(2, 2)]), Verdict::Linearizable(_)));
+        assert!(matches!(run(&[w.clone(), cas.clone(), read(2, 1)]), Verdict::Linearizable(_)));
+        let bad = op(1, OpFn::Cas { key: k(), from: Some(7), to: 2 }, 2, None, Completion::Info);
+        assert_eq!(run(&[w, bad, read(2, 2)]), Verdict::NotLinearizable);
+    }
+
+    #[test]
+    fn linearization_respects_real_time() {
+        let w1 = op(0, OpFn::Write { key: k(), value: 1 }, 0, Some(10), Completion::Ok { read: None });
+        let w2 = op(1, OpFn::Write { key: k(), value: 2 }, 5, Some(20), Completion::Ok { read: None });
+        let r = op(2, OpFn::Read { key: k() }, 15, Some(30), Completion::Ok { read: Some(Some(1)) });
+        // w2 overlaps r, so w2 may follow r: order w1, r, w2.
+        assert_eq!(run(&[w1, w2, r]), Verdict::Linearizable(vec![0, 2, 1]));
     }
 }
