@@ -7,25 +7,27 @@ use serde::{Deserialize, Serialize};
 
 /// Every officially assigned ISO 3166-1 alpha-3 code (249 entries), sorted so
 /// that look-ups can binary-search.
-pub(crate) const ISO_ALPHA3: [&str; 249] = [
-    "ABW", "AFG", "AGO", "AIA", "ALA", "ALB", "AND", "ARE", "ARG", "ARM", "ASM", "ATA", "ATF", "ATG",
-    "AUS", "AUT", "AZE", "BDI", "BEL", "BEN", "BES", "BFA", "BGD", "BGR", "BHR", "BHS", "BIH", "BLM",
-    "BLR", "BLZ", "BMU", "BOL", "BRA", "BRB", "BRN", "BTN", "BVT", "BWA", "CAF", "CAN", "CCK", "CHE",
-    "CHL", "CHN", "CIV", "CMR", "COD", "COG", "COK", "COL", "COM", "CPV", "CRI", "CUB", "CUW", "CXR",
-    "CYM", "CYP", "CZE", "DEU", "DJI", "DMA", "DNK", "DOM", "DZA", "ECU", "EGY", "ERI", "ESH", "ESP",
-    "EST", "ETH", "FIN", "FJI", "FLK", "FRA", "FRO", "FSM", "GAB", "GBR", "GEO", "GGY", "GHA", "GIB",
-    "GIN", "GLP", "GMB", "GNB", "GNQ", "GRC", "GRD", "GRL", "GTM", "GUF", "GUM", "GUY", "HKG", "HMD",
-    "HND", "HRV", "HTI", "HUN", "IDN", "IMN", "IND", "IOT", "IRL", "IRN", "IRQ", "ISL", "ISR", "ITA",
-    "JAM", "JEY", "JOR", "JPN", "KAZ", "KEN", "KGZ", "KHM", "KIR", "KNA", "KOR", "KWT", "LAO", "LBN",
-    "LBR", "LBY", "LCA", "LIE", "LKA", "LSO", "LTU", "LUX", "LVA", "MAC", "MAF", "MAR", "MCO", "MDA",
-    "MDG", "MDV", "MEX", "MHL", "MKD", "MLI", "MLT", "MMR", "MNE", "MNG", "MNP", "MOZ", "MRT", "MSR",
-    "MTQ", "MUS", "MWI", "MYS", "MYT", "NAM", "NCL", "NER", "NFK", "NGA", "NIC", "NIU", "NLD", "NOR",
-    "NPL", "NRU", "NZL", "OMN", "PAK", "PAN", "PCN", "PER", "PHL", "PLW", "PNG", "POL", "PRI", "PRK",
-    "PRT", "PRY", "PSE", "PYF", "QAT", "REU", "ROU", "RUS", "RWA", "SAU", "SDN", "SEN", "SGP", "SGS",
-    "SHN", "SJM", "SLB", "SLE", "SLV", "SMR", "SOM", "SPM", "SRB", "SSD", "STP", "SUR", "SVK", "SVN",
-    "SWE", "SWZ", "SXM", "SYC", "SYR", "TCA", "TCD", "TGO", "THA", "TJK", "TKL", "TKM", "TLS", "TON",
-    "TTO", "TUN", "TUR", "TUV", "TWN", "TZA", "UGA", "UKR", "UMI", "URY", "USA", "UZB", "VAT", "VCT",
-    "VEN", "VGB", "VIR", "VNM", "VUT", "WLF", "WSM", "YEM", "ZAF", "ZMB", "ZWE",
+pub const ISO_ALPHA3: [&str; 249] = [
+    "ABW", "AFG", "AGO", "AIA", "ALA", "ALB", "AND", "ARE", "ARG", "ARM", "ASM", "ATA", "ATF",
+    "ATG", "AUS", "AUT", "AZE", "BDI", "BEL", "BEN", "BES", "BFA", "BGD", "BGR", "BHR", "BHS",
+    "BIH", "BLM", "BLR", "BLZ", "BMU", "BOL", "BRA", "BRB", "BRN", "BTN", "BVT", "BWA", "CAF",
+    "CAN", "CCK", "CHE", "CHL", "CHN", "CIV", "CMR", "COD", "COG", "COK", "COL", "COM", "CPV",
+    "CRI", "CUB", "CUW", "CXR", "CYM", "CYP", "CZE", "DEU", "DJI", "DMA", "DNK", "DOM", "DZA",
+    "ECU", "EGY", "ERI", "ESH", "ESP", "EST", "ETH", "FIN", "FJI", "FLK", "FRA", "FRO", "FSM",
+    "GAB", "GBR", "GEO", "GGY", "GHA", "GIB", "GIN", "GLP", "GMB", "GNB", "GNQ", "GRC", "GRD",
+    "GRL", "GTM", "GUF", "GUM", "GUY", "HKG", "HMD", "HND", "HRV", "HTI", "HUN", "IDN", "IMN",
+    "IND", "IOT", "IRL", "IRN", "IRQ", "ISL", "ISR", "ITA", "JAM", "JEY", "JOR", "JPN", "KAZ",
+    "KEN", "KGZ", "KHM", "KIR", "KNA", "KOR", "KWT", "LAO", "LBN", "LBR", "LBY", "LCA", "LIE",
+    "LKA", "LSO", "LTU", "LUX", "LVA", "MAC", "MAF", "MAR", "MCO", "MDA", "MDG", "MDV", "MEX",
+    "MHL", "MKD", "MLI", "MLT", "MMR", "MNE", "MNG", "MNP", "MOZ", "MRT", "MSR", "MTQ", "MUS",
+    "MWI", "MYS", "MYT", "NAM", "NCL", "NER", "NFK", "NGA", "NIC", "NIU", "NLD", "NOR", "NPL",
+    "NRU", "NZL", "OMN", "PAK", "PAN", "PCN", "PER", "PHL", "PLW", "PNG", "POL", "PRI", "PRK",
+    "PRT", "PRY", "PSE", "PYF", "QAT", "REU", "ROU", "RUS", "RWA", "SAU", "SDN", "SEN", "SGP",
+    "SGS", "SHN", "SJM", "SLB", "SLE", "SLV", "SMR", "SOM", "SPM", "SRB", "SSD", "STP", "SUR",
+    "SVK", "SVN", "SWE", "SWZ", "SXM", "SYC", "SYR", "TCA", "TCD", "TGO", "THA", "TJK", "TKL",
+    "TKM", "TLS", "TON", "TTO", "TUN", "TUR", "TUV", "TWN", "TZA", "UGA", "UKR", "UMI", "URY",
+    "USA", "UZB", "VAT", "VCT", "VEN", "VGB", "VIR", "VNM", "VUT", "WLF", "WSM", "YEM", "ZAF",
+    "ZMB", "ZWE",
 ];
 
 /// ICAO Doc 9303 codes that are valid in machine-readable travel documents but
@@ -38,7 +40,7 @@ pub(crate) const ISO_ALPHA3: [&str; 249] = [
 ///
 /// The one-letter German code `D` (written `D<<` in the MRZ) is deliberately
 /// **not** accepted: records must use `DEU`.
-pub(crate) const ICAO_SPECIAL: [&str; 13] = [
+pub const ICAO_SPECIAL: [&str; 13] = [
     "EUE", "GBD", "GBN", "GBO", "GBP", "GBS", "UNA", "UNK", "UNO", "XXA", "XXB", "XXC", "XXX",
 ];
 
@@ -46,7 +48,9 @@ pub(crate) const ICAO_SPECIAL: [&str; 13] = [
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CountryCodeError {
     /// Not three ASCII letters.
-    #[error("country code {0:?} is not three letters (expected an ISO 3166-1 alpha-3 code such as \"GBR\")")]
+    #[error(
+        "country code {0:?} is not three letters (expected an ISO 3166-1 alpha-3 code such as \"GBR\")"
+    )]
     Malformed(String),
     /// Three letters, but neither an ISO 3166-1 alpha-3 code nor an accepted ICAO 9303 code.
     #[error("country code {0:?} is not an ISO 3166-1 alpha-3 code or an accepted ICAO 9303 code")]
@@ -144,7 +148,9 @@ mod tests {
         assert_eq!(CountryCode::parse("XXA").unwrap().as_str(), "XXA");
         assert!(CountryCode::parse("XXA").unwrap().is_icao_special());
         assert!(!CountryCode::parse("FRA").unwrap().is_icao_special());
-        for c in ["UNO", "UNA", "UNK", "EUE", "GBD", "GBN", "GBO", "GBP", "GBS", "XXB", "XXC", "XXX"] {
+        for c in [
+            "UNO", "UNA", "UNK", "EUE", "GBD", "GBN", "GBO", "GBP", "GBS", "XXB", "XXC", "XXX",
+        ] {
             assert!(CountryCode::parse(c).is_ok(), "{c}");
         }
     }
@@ -155,13 +161,34 @@ mod tests {
         assert_eq!(e, CountryCodeError::Unknown("ZZZ".into()));
         assert!(e.to_string().contains("\"ZZZ\""));
         // Former / non-current and two-letter codes.
-        assert!(matches!(CountryCode::parse("YUG"), Err(CountryCodeError::Unknown(_))));
-        assert!(matches!(CountryCode::parse("GB"), Err(CountryCodeError::Malformed(_))));
-        assert!(matches!(CountryCode::parse("D<<"), Err(CountryCodeError::Malformed(_))));
-        assert!(matches!(CountryCode::parse("D"), Err(CountryCodeError::Malformed(_))));
-        assert!(matches!(CountryCode::parse("GBRX"), Err(CountryCodeError::Malformed(_))));
-        assert!(matches!(CountryCode::parse("ГБР"), Err(CountryCodeError::Malformed(_))));
-        assert!(matches!(CountryCode::parse(""), Err(CountryCodeError::Malformed(_))));
+        assert!(matches!(
+            CountryCode::parse("YUG"),
+            Err(CountryCodeError::Unknown(_))
+        ));
+        assert!(matches!(
+            CountryCode::parse("GB"),
+            Err(CountryCodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            CountryCode::parse("D<<"),
+            Err(CountryCodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            CountryCode::parse("D"),
+            Err(CountryCodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            CountryCode::parse("GBRX"),
+            Err(CountryCodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            CountryCode::parse("ГБР"),
+            Err(CountryCodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            CountryCode::parse(""),
+            Err(CountryCodeError::Malformed(_))
+        ));
     }
 
     #[test]
