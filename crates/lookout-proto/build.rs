@@ -3,7 +3,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // SAFETY: build scripts are single-threaded.
     unsafe { std::env::set_var("PROTOC", protoc_bin_vendored::protoc_bin_path()?) };
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files: Vec<_> = ["kv.proto", "admin.proto", "peer.proto"]
+    let files: Vec<_> = ["kv.proto", "admin.proto", "peer.proto", "screening.proto"]
         .iter()
         .map(|f| root.join("lookout/v1").join(f))
         .collect();

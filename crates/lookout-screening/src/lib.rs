@@ -134,6 +134,6 @@ pub use score::{
     name_similarity, score, screen,
 };
 pub use types::{
-    Category, Decision, DocType, Document, Identity, Lookout, LookoutError, PersonName, Sex,
-    Subject,
+    Category, Decision, DocType, Document, Identity, Itinerary, Lookout, LookoutError, PersonName, Sex,
+    Subject, Traveller,
 };

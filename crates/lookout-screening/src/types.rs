@@ -290,6 +290,34 @@ pub struct Identity {
     pub documents: Vec<Document>,
 }
 
+/// A flight leg a traveller is booked on.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Itinerary {
+    /// Airline designator, e.g. "AC".
+    pub carrier: String,
+    /// Flight number without the carrier, e.g. "870".
+    pub flight_number: String,
+    /// IATA airport code of departure.
+    pub departure_port: String,
+    /// IATA airport code of arrival.
+    pub arrival_port: String,
+    /// Unix milliseconds.
+    pub scheduled_arrival_ms: u64,
+}
+
+/// A traveller record: who, and on which flight.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Traveller {
+    /// Stable identifier.
+    pub id: String,
+    /// Who travels.
+    pub identity: Identity,
+    /// On which flight.
+    pub itinerary: Itinerary,
+    /// Record version (maintained by the store).
+    pub version: u64,
+}
+
 /// Outcome of screening one identity against its matches. Ordered by
 /// severity: `Clear < ReferSecondary < NoBoard`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

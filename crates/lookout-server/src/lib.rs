@@ -9,6 +9,7 @@ pub mod admin_service;
 pub mod admission;
 pub mod errors;
 pub mod kv_service;
+pub mod screening_service;
 pub mod validate;
 
 use std::future::Future;
@@ -21,6 +22,7 @@ use lookout_config::Limits;
 use lookout_node::LookoutNode;
 use lookout_proto::v1::admin_server::AdminServer;
 use lookout_proto::v1::kv_server::KvServer;
+use lookout_proto::v1::screening_server::ScreeningServer;
 use lookout_types::NodeId;
 
 use crate::admission::Admission;
@@ -72,6 +74,11 @@ pub async fn run(config: Arc<ClusterConfig>, id: NodeId, shutdown: impl Future<O
         .timeout(deadline + Duration::from_secs(1))
         .add_service(KvServer::new(kv_service::KvService { ctx: ctx.clone() }).max_decoding_message_size(max_msg))
         .add_service(AdminServer::new(admin_service::AdminService { ctx: ctx.clone() }))
+        .add_service(
+            ScreeningServer::new(screening_service::ScreeningService { ctx: ctx.clone() })
+                .max_decoding_message_size(16 << 20)
+                .max_encoding_message_size(64 << 20),
+        )
         .add_service(health_service)
         .add_service(reflection)
         .serve_with_incoming_shutdown(incoming, shutdown)

@@ -8,25 +8,15 @@ use lookout_types::NewValue;
 use lookout_types::Op;
 use lookout_types::RequestId;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid {
-    pub field: String,
-    pub reason: String,
-}
-
-impl std::fmt::Display for Invalid {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.field, self.reason)
-    }
-}
-
-fn invalid(field: &str, reason: impl Into<String>) -> Invalid {
-    Invalid { field: field.to_string(), reason: reason.into() }
-}
+pub use lookout_wire::Invalid;
+use lookout_wire::invalid;
 
 pub fn key(field: &str, key: &[u8], limits: &Limits) -> Result<(), Invalid> {
     if key.is_empty() {
         return Err(invalid(field, "must not be empty"));
+    }
+    if key[0] == lookout_store::RESERVED_PREFIX {
+        return Err(invalid(field, "keys starting with byte 0x00 are reserved for screening records"));
     }
     if key.len() > limits.max_key_bytes {
         return Err(invalid(field, format!("{} bytes exceeds max_key_bytes {}", key.len(), limits.max_key_bytes)));
@@ -135,8 +125,16 @@ pub fn range(req: &pb::RangeRequest, limits: &Limits) -> Result<RangePage, Inval
     if limit as usize > limits.max_range_limit {
         return Err(invalid("limit", format!("{limit} exceeds max_range_limit {}", limits.max_range_limit)));
     }
+    if req.prefix.first() == Some(&lookout_store::RESERVED_PREFIX) {
+        return Err(invalid("prefix", "keys starting with byte 0x00 are reserved for screening records"));
+    }
+    if req.continuation.first() == Some(&lookout_store::RESERVED_PREFIX) {
+        return Err(invalid("continuation", "not a continuation token of this prefix"));
+    }
     let start_after = if req.continuation.is_empty() {
-        None
+        // An empty prefix must not walk into the reserved 0x00 space: every reserved key
+        // is 0x00 followed by an ASCII letter, so all sort before [0x00, 0xff].
+        req.prefix.is_empty().then(|| vec![lookout_store::RESERVED_PREFIX, 0xff])
     } else {
         if !req.continuation.starts_with(&req.prefix) || req.continuation.len() > limits.max_key_bytes {
             return Err(invalid("continuation", "not a continuation token of this prefix"));

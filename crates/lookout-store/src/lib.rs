@@ -25,6 +25,7 @@ mod digest;
 mod error;
 mod layout;
 mod log_store;
+mod records;
 mod snapshot;
 mod state_machine;
 
@@ -36,6 +37,7 @@ use std::path::Path;
 
 pub use crate::digest::Digest;
 pub use crate::error::StoreError;
+pub use crate::records::RESERVED_PREFIX;
 pub use crate::log_store::LogStore;
 pub use crate::snapshot::SnapshotFile;
 pub use crate::state_machine::SnapshotBuilder;

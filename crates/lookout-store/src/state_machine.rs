@@ -129,7 +129,7 @@ pub struct StateMachine {
     dedup_window_ms: u64,
 }
 
-fn kv_what(key: &[u8]) -> String {
+pub(crate) fn kv_what(key: &[u8]) -> String {
     format!("kv value for key {}", codec::show_key(key))
 }
 
@@ -143,7 +143,7 @@ fn index_of(log_id: &Option<LogId>) -> u64 {
 }
 
 /// Wraps a store error so it aborts a sled transaction.
-fn abort<T>(r: Result<T, StoreError>) -> ConflictableTransactionResult<T, StoreError> {
+pub(crate) fn abort<T>(r: Result<T, StoreError>) -> ConflictableTransactionResult<T, StoreError> {
     r.map_err(ConflictableTransactionError::Abort)
 }
 
@@ -437,11 +437,34 @@ fn execute(
                 new_version,
             })
         }
+        Op::PutLookout { lookout, expected_version, actor } => {
+            crate::records::put_lookout(kv, lookout, *expected_version, actor, index, digest, keys)
+        }
+        Op::PutLookouts { lookouts, actor } => {
+            let mut versions = Vec::with_capacity(lookouts.len());
+            for l in lookouts {
+                match crate::records::put_lookout(kv, l, None, actor, index, digest, keys)? {
+                    Outcome::Lookout { version } => versions.push(version),
+                    other => return Ok(other),
+                }
+            }
+            Ok(Outcome::Batch { versions })
+        }
+        Op::RetireLookout { id, expected_version, actor } => {
+            crate::records::retire_lookout(kv, id, *expected_version, actor, index, digest, keys)
+        }
+        Op::PutTravellers { travellers } => {
+            let mut versions = Vec::with_capacity(travellers.len());
+            for t in travellers {
+                versions.push(crate::records::put_traveller(kv, t, index, digest, keys)?);
+            }
+            Ok(Outcome::Batch { versions })
+        }
     }
 }
 
 /// The current record of `key` and its raw stored bytes.
-fn kv_get(
+pub(crate) fn kv_get(
     kv: &TransactionalTree,
     key: &[u8],
 ) -> ConflictableTransactionResult<Option<(Versioned, IVec)>, StoreError> {
@@ -459,7 +482,7 @@ fn stored_payload(raw: &[u8]) -> &[u8] {
     raw.get(4..).unwrap_or_default()
 }
 
-fn kv_put(
+pub(crate) fn kv_put(
     kv: &TransactionalTree,
     key: &[u8],
     current: Option<(Versioned, IVec)>,
@@ -492,7 +515,7 @@ fn kv_put(
     Ok(new)
 }
 
-fn kv_delete(
+pub(crate) fn kv_delete(
     kv: &TransactionalTree,
     key: &[u8],
     raw: &[u8],

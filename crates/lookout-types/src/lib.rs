@@ -10,6 +10,8 @@
 //! - A request with a [`RequestId`] is applied at most once within the
 //!   de-duplication window; a retry gets the first application's [`Response`].
 
+pub use lookout_screening::Lookout;
+pub use lookout_screening::Traveller;
 use serde::Deserialize;
 use serde::Serialize;
 
@@ -73,6 +75,17 @@ pub enum Op {
     Put { key: Vec<u8>, value: Vec<u8> },
     Delete { key: Vec<u8> },
     CompareAndSwap { key: Vec<u8>, expected: Expected, new: NewValue },
+    /// Creates or replaces a lookout (its version, created_by/updated_by are set by the
+    /// state machine). `expected_version`: None = upsert, Some(0) = create only,
+    /// Some(n) = replace only version n.
+    PutLookout { lookout: Box<Lookout>, expected_version: Option<u64>, actor: String },
+    /// Upserts many lookouts in one entry (bulk ingest); each is applied as `PutLookout`
+    /// with no version check.
+    PutLookouts { lookouts: Vec<Lookout>, actor: String },
+    /// Marks a lookout retired: it keeps its history but no longer matches.
+    RetireLookout { id: String, expected_version: Option<u64>, actor: String },
+    /// Creates or replaces travellers.
+    PutTravellers { travellers: Vec<Traveller> },
 }
 
 /// The condition of a compare-and-swap.
@@ -121,4 +134,10 @@ pub enum Outcome {
     Put { version: u64 },
     Delete { existed: bool },
     CompareAndSwap { succeeded: bool, previous: Option<Versioned>, new_version: u64 },
+    /// A lookout write took effect; its new version.
+    Lookout { version: u64 },
+    /// A lookout write's version check failed; the stored version (0 = absent).
+    LookoutConflict { current_version: u64 },
+    /// A batch write took effect; the new version of each record, in order.
+    Batch { versions: Vec<u64> },
 }
