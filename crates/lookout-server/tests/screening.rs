@@ -1,0 +1,352 @@
+//! Acceptance tests of the screening API against real `lookoutd` processes.
+
+use std::path::Path;
+use std::time::Duration;
+use std::time::Instant;
+
+use lookout_proto::v1 as pb;
+use lookout_proto::v1::screening_client::ScreeningClient;
+use lookout_testkit::ClusterSpec;
+use lookout_testkit::TestCluster;
+use lookout_testkit::request_id;
+use tonic::Code;
+use tonic::transport::Channel;
+
+const BIN: &str = env!("CARGO_BIN_EXE_lookoutd");
+const LEADER_WAIT: Duration = Duration::from_secs(20);
+
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn start(spec: &ClusterSpec) -> (std::sync::MutexGuard<'static, ()>, TestCluster) {
+    let guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    (guard, TestCluster::start(spec, Path::new(BIN)).expect("start cluster"))
+}
+
+fn sc(c: &TestCluster, node: u64) -> ScreeningClient<Channel> {
+    ScreeningClient::new(c.channel(node))
+}
+
+fn timed<T>(msg: T, ms: u64) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    r.set_timeout(Duration::from_millis(ms));
+    r
+}
+
+fn name(given: &str, surname: &str) -> pb::PersonName {
+    pb::PersonName { given: given.into(), surname: surname.into() }
+}
+
+fn passport(country: &str, number: &str) -> pb::Document {
+    pb::Document { r#type: pb::DocumentType::Passport as i32, issuing_country: country.into(), number: number.into(), expiry: String::new() }
+}
+
+fn lookout(id: &str, given: &str, surname: &str, dob: &str, category: pb::Category) -> pb::Lookout {
+    pb::Lookout {
+        id: id.into(),
+        subject: Some(pb::Subject {
+            name: Some(name(given, surname)),
+            aliases: vec![],
+            date_of_birth: dob.into(),
+            sex: pb::Sex::Unspecified as i32,
+            nationalities: vec![],
+        }),
+        documents: vec![],
+        category: category as i32,
+        reason: "test".into(),
+        source_agency: "CBSA".into(),
+        ..Default::default()
+    }
+}
+
+fn identity(given: &str, surname: &str, dob: &str) -> pb::Identity {
+    pb::Identity { names: vec![name(given, surname)], date_of_birth: dob.into(), ..Default::default() }
+}
+
+async fn put_lookout(c: &TestCluster, node: u64, l: pb::Lookout, rid: u64) -> Result<pb::PutLookoutResponse, tonic::Status> {
+    let req = pb::PutLookoutRequest {
+        header: Some(pb::WriteHeader { request_id: request_id(rid) }),
+        lookout: Some(l),
+        expected_version: None,
+        actor: "officer-7".into(),
+    };
+    sc(c, node).put_lookout(timed(req, 3000)).await.map(|r| r.into_inner())
+}
+
+async fn screen(c: &TestCluster, node: u64, id: pb::Identity) -> Result<pb::ScreenResponse, tonic::Status> {
+    sc(c, node).screen(timed(pb::ScreenRequest { read: None, identity: Some(id) }, 3000)).await.map(|r| r.into_inner())
+}
+
+fn matched_ids(r: &pb::ScreenResponse) -> Vec<String> {
+    r.matches.iter().filter_map(|m| m.lookout.as_ref().map(|l| l.id.clone())).collect()
+}
+
+/// Puts through whichever node leads, following hints, reusing the request id.
+async fn put_lookout_anywhere(c: &TestCluster, l: pb::Lookout, rid: u64) -> Option<pb::PutLookoutResponse> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut target = c.ids[0];
+    let mut i = 0;
+    while Instant::now() < deadline {
+        if c.is_running(target) {
+            match put_lookout(c, target, l.clone(), rid).await {
+                Ok(r) => return Some(r),
+                Err(s) => {
+                    if let Some(h) = s.metadata().get("lookout-leader-id").and_then(|v| v.to_str().ok()?.parse().ok()) {
+                        target = h;
+                        continue;
+                    }
+                }
+            }
+        }
+        i += 1;
+        target = c.ids[i % c.ids.len()];
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_lookout_is_seen_by_every_later_screen_even_after_leader_crash() {
+    let (_s, mut c) = start(&ClusterSpec::five());
+    let leader = c.wait_leader(LEADER_WAIT).await.unwrap();
+    let subjects = [
+        ("Mohammed", "Al-Hassan", "1979-03-14", "Muhammad", "Alhassan"),
+        ("Aleksandr", "Petrov", "1985-11-02", "Alexander", "Petrov"),
+        ("José María", "García López", "1990-01-20", "Jose Maria", "Garcia Lopez"),
+        ("Wei", "Zhang", "1972-06-30", "Zhang", "Wei"),
+    ];
+    for (i, (g, s, dob, _, _)) in subjects.iter().enumerate() {
+        let r = put_lookout(&c, leader, lookout(&format!("V-{i}"), g, s, dob, pb::Category::NoBoard), 1000 + i as u64)
+            .await
+            .unwrap();
+        assert_eq!(r.version, 1);
+        // Immediately after the acknowledgement, every node's linearizable screen of a
+        // transliterated/reordered spelling finds it.
+        for node in 1..=5 {
+            let (_, _, _, vg, vs) = subjects[i];
+            let r = screen(&c, node, identity(vg, vs, dob)).await.unwrap();
+            assert!(matched_ids(&r).contains(&format!("V-{i}")), "node {node} missed V-{i}: {r:?}");
+            assert_eq!(r.decision, pb::Decision::NoBoard as i32);
+            assert!(r.header.unwrap().applied_index > 0);
+        }
+    }
+    // Kill the leader; a lookout acknowledged by the new leader is visible everywhere.
+    c.kill(leader).unwrap();
+    let r = put_lookout_anywhere(&c, lookout("V-after", "Srinivasan", "Raghavan", "1969-09-09", pb::Category::ReferSecondary), 2000)
+        .await
+        .expect("writes resume after the crash");
+    assert!(r.index > 0);
+    for node in [1, 2, 3, 4, 5].into_iter().filter(|n| *n != leader) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let r = loop {
+            match screen(&c, node, identity("Srinivasan", "Raghavan", "1969-09-09")).await {
+                Ok(r) => break r,
+                Err(e) if e.code() == Code::Unavailable && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(e) => panic!("node {node}: {e:?}"),
+            }
+        };
+        assert!(matched_ids(&r).contains(&"V-after".to_string()), "node {node}: {r:?}");
+        assert_eq!(r.decision, pb::Decision::ReferSecondary as i32);
+        // Earlier lookouts survived the crash too.
+        let r = screen(&c, node, identity("Wei", "Zhang", "1972-06-30")).await.unwrap();
+        assert!(matched_ids(&r).contains(&"V-3".to_string()));
+    }
+    // A stale screen says it is stale.
+    let req = pb::ScreenRequest {
+        read: Some(pb::ReadOptions { consistency: pb::Consistency::Stale as i32, max_staleness_ms: 0 }),
+        identity: Some(identity("Wei", "Zhang", "1972-06-30")),
+    };
+    let follower = [1, 2, 3, 4, 5].into_iter().find(|n| *n != leader).unwrap();
+    let r = sc(&c, follower).screen(timed(req, 3000)).await.unwrap().into_inner();
+    assert_eq!(r.header.unwrap().consistency, pb::Consistency::Stale as i32);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indexes_survive_restart_and_snapshot_install_and_retired_lookouts_stop_matching() {
+    let spec = ClusterSpec::three().raft("snapshot_logs_since_last", 40).raft("logs_to_keep_after_snapshot", 5);
+    let (_s, mut c) = start(&spec);
+    let leader = c.wait_leader(LEADER_WAIT).await.unwrap();
+    let follower = [1, 2, 3].into_iter().find(|n| *n != leader).unwrap();
+    let mut l = lookout("R-1", "Łukasz", "Wiśniewski", "1988", pb::Category::ReferSecondary);
+    l.documents = vec![passport("POL", "EK 123-456")];
+    put_lookout(&c, leader, l, 3000).await.unwrap();
+
+    // Follower down while enough is written to compact the log past it.
+    c.kill(follower).unwrap();
+    for i in 0..120u64 {
+        put_lookout(&c, leader, lookout(&format!("F-{i}"), "Filler", &format!("Person{i}"), "1950", pb::Category::AlertOnly), 3100 + i)
+            .await
+            .unwrap();
+    }
+    let purged = c.status(leader).await.unwrap().purged_index;
+    assert!(purged > 5, "log was compacted (purged {purged})");
+    c.start_node(follower).unwrap();
+    let idx = c.status(leader).await.unwrap().applied_index;
+    c.wait_applied(&[follower], idx, Duration::from_secs(30)).await.unwrap();
+    assert!(c.log(follower).contains("snapshot received"), "the follower caught up by snapshot");
+
+    let stale = |id: pb::Identity| pb::ScreenRequest {
+        read: Some(pb::ReadOptions { consistency: pb::Consistency::Stale as i32, max_staleness_ms: 0 }),
+        identity: Some(id),
+    };
+    // On the snapshot-installed follower: by name (diacritics dropped, year-only DOB) and by document.
+    let r = sc(&c, follower).screen(timed(stale(identity("Lukasz", "Wisniewski", "1988-04-01")), 3000)).await.unwrap().into_inner();
+    assert!(matched_ids(&r).contains(&"R-1".to_string()), "{r:?}");
+    let by_doc = pb::Identity { names: vec![name("X", "Y")], documents: vec![passport("POL", "ek123456")], ..Default::default() };
+    let r = sc(&c, follower).screen(timed(stale(by_doc.clone()), 3000)).await.unwrap().into_inner();
+    assert!(matched_ids(&r).contains(&"R-1".to_string()), "document match after snapshot: {r:?}");
+    assert!(r.matches[0].reasons.iter().any(|x| x.kind == "DOCUMENT_EXACT"));
+
+    // Restart every node: indexes come back from disk.
+    for id in [1, 2, 3] {
+        c.terminate(id).unwrap();
+        c.start_node(id).unwrap();
+    }
+    let leader = c.wait_leader(LEADER_WAIT).await.unwrap();
+    let r = screen(&c, leader, by_doc.clone()).await.unwrap();
+    assert!(matched_ids(&r).contains(&"R-1".to_string()));
+
+    // Retire: no longer matches, but history is kept.
+    let req = pb::RetireLookoutRequest { header: None, id: "R-1".into(), expected_version: Some(1), actor: "officer-9".into() };
+    let rr = sc(&c, leader).retire_lookout(timed(req, 3000)).await.unwrap().into_inner();
+    assert_eq!(rr.version, 2);
+    for node in [1, 2, 3] {
+        let r = screen(&c, node, by_doc.clone()).await.unwrap();
+        assert!(!matched_ids(&r).contains(&"R-1".to_string()), "retired lookout still matches on {node}");
+        assert_eq!(r.decision, pb::Decision::Clear as i32);
+    }
+    let g = sc(&c, leader)
+        .get_lookout(timed(pb::GetLookoutRequest { read: None, id: "R-1".into(), with_history: true }, 3000))
+        .await
+        .unwrap()
+        .into_inner();
+    let cur = g.lookout.unwrap();
+    assert!(cur.retired && cur.version == 2 && cur.updated_by == "officer-9" && cur.created_by == "officer-7");
+    assert_eq!(g.history.len(), 1);
+    assert_eq!(g.history[0].version, 1);
+
+    // Optimistic concurrency: a stale expected_version is FailedPrecondition with the current version.
+    let req = pb::PutLookoutRequest {
+        header: None,
+        lookout: Some(lookout("R-1", "Lukasz", "Wisniewski", "1988", pb::Category::NoBoard)),
+        expected_version: Some(1),
+        actor: "officer-7".into(),
+    };
+    let e = sc(&c, leader).put_lookout(timed(req, 3000)).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert_eq!(e.metadata().get("lookout-current-version").unwrap().to_str().unwrap(), "2");
+    // All replicas agree on the digest once quiet.
+    let idx = c.status(leader).await.unwrap().applied_index;
+    c.wait_applied(&[1, 2, 3], idx, Duration::from_secs(10)).await.unwrap();
+    let digests: std::collections::BTreeSet<String> =
+        futures_digests(&c, &[1, 2, 3]).await.into_iter().collect();
+    assert_eq!(digests.len(), 1, "replica digests differ: {digests:?}");
+}
+
+async fn futures_digests(c: &TestCluster, ids: &[u64]) -> Vec<String> {
+    let mut out = vec![];
+    for &id in ids {
+        out.push(c.status(id).await.unwrap().digest);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_names_the_field_and_bulk_ingest_keeps_the_good_rows() {
+    let (_s, c) = start(&ClusterSpec::three());
+    let leader = c.wait_leader(LEADER_WAIT).await.unwrap();
+    let mut client = sc(&c, leader);
+    let expect = |r: Result<tonic::Response<pb::ScreenResponse>, tonic::Status>, field: &str| {
+        let e = r.expect_err("must fail");
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        assert!(e.message().starts_with(field), "{:?} names {field}", e.message());
+    };
+    let mut missing_name = identity("A", "B", "1980");
+    missing_name.names = vec![name("", "")];
+    expect(client.screen(pb::ScreenRequest { read: None, identity: Some(missing_name) }).await, "identity.names[0]");
+    expect(client.screen(pb::ScreenRequest { read: None, identity: Some(identity("A", "B", "1980-02-30")) }).await, "identity.date_of_birth");
+    let mut bad_country = identity("A", "B", "1980");
+    bad_country.nationality = "XYZ".into();
+    expect(client.screen(pb::ScreenRequest { read: None, identity: Some(bad_country) }).await, "identity.nationality");
+    expect(client.screen(pb::ScreenRequest { read: None, identity: None }).await, "identity");
+    let e = client
+        .put_lookout(pb::PutLookoutRequest {
+            header: None,
+            lookout: Some(lookout("B-1", "", "", "1980", pb::Category::NoBoard)),
+            expected_version: None,
+            actor: "x".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().starts_with("lookout.subject.name"), "{}", e.message());
+    let passengers: Vec<pb::ManifestPassenger> = (0..1001)
+        .map(|i| pb::ManifestPassenger { reference: format!("{i}"), identity: Some(identity("A", "B", "1980")) })
+        .collect();
+    let e = client
+        .screen_manifest(pb::ScreenManifestRequest { read: None, flight: None, passengers })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().starts_with("passengers"), "{}", e.message());
+
+    // Bulk ingest: 1,000 rows, every 100th bad in a different way; the 990 good ones are stored.
+    let rows: Vec<pb::IngestLookoutsRequest> = (0..1000)
+        .map(|i| {
+            let mut l = lookout(&format!("I-{i:04}"), "Given", &format!("Surname{i}"), "1970", pb::Category::ReferSecondary);
+            if i % 100 == 7 {
+                match (i / 100) % 3 {
+                    0 => l.subject.as_mut().unwrap().date_of_birth = "1970-13".into(),
+                    1 => l.subject.as_mut().unwrap().nationalities = vec!["QQQ".into()],
+                    _ => l.subject.as_mut().unwrap().name = None,
+                }
+            }
+            pb::IngestLookoutsRequest { lookout: Some(l), actor: "loader".into() }
+        })
+        .collect();
+    let resp = client.ingest_lookouts(tokio_stream::iter(rows)).await.unwrap().into_inner();
+    assert_eq!(resp.accepted, 990);
+    assert_eq!(resp.rejected, 10);
+    let positions: Vec<u64> = resp.errors.iter().map(|e| e.position).collect();
+    assert_eq!(positions, (0..10).map(|k| k * 100 + 7).collect::<Vec<_>>());
+    assert!(resp.errors.iter().all(|e| e.field.starts_with("lookout.subject") && !e.reason.is_empty()));
+    for i in [0u64, 6, 8, 500, 999] {
+        let g = client
+            .get_lookout(pb::GetLookoutRequest { read: None, id: format!("I-{i:04}"), with_history: false })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(g.lookout.unwrap().created_by, "loader");
+    }
+    let e = client.get_lookout(pb::GetLookoutRequest { read: None, id: "I-0007".into(), with_history: false }).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    // Paged listing sees all 990.
+    let mut seen = 0;
+    let mut token = vec![];
+    loop {
+        let r = client
+            .list_lookouts(pb::ListLookoutsRequest { limit: 300, continuation: token.clone(), ..Default::default() })
+            .await
+            .unwrap()
+            .into_inner();
+        seen += r.lookouts.len();
+        if r.continuation.is_empty() {
+            break;
+        }
+        token = r.continuation;
+    }
+    assert_eq!(seen, 990);
+    // Reserved keys are not reachable through the key-value API.
+    let e = lookout_proto::v1::kv_client::KvClient::new(c.channel(leader))
+        .get(pb::GetRequest { read: None, key: b"\0lookout\0I-0001".to_vec() })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let r = lookout_proto::v1::kv_client::KvClient::new(c.channel(leader))
+        .range(pb::RangeRequest { prefix: vec![], ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.kvs.is_empty(), "screening records leaked into Range: {} rows", r.kvs.len());
+}
