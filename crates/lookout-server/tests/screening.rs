@@ -350,3 +350,86 @@ async fn bad_input_names_the_field_and_bulk_ingest_keeps_the_good_rows() {
         .into_inner();
     assert!(r.kvs.is_empty(), "screening records leaked into Range: {} rows", r.kvs.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manifest_of_300_returns_exactly_the_3_planted_matches() {
+    let (_s, c) = start(&ClusterSpec::three());
+    let leader = c.wait_leader(LEADER_WAIT).await.unwrap();
+    const GIVEN: [&str; 20] = [
+        "Oliver", "Amelia", "Noah", "Isla", "Mateo", "Lucia", "Omar", "Layla", "Ivan", "Olga", "Hiroshi", "Yuki", "Arjun",
+        "Priya", "Kwame", "Ama", "Lars", "Ingrid", "Tomasz", "Zofia",
+    ];
+    const SURNAMES: [&str; 15] = [
+        "Thornbury", "Vasquez", "Haddad", "Kowalczyk", "Tanaka", "Raghunathan", "Mensah", "Lindqvist", "Okonkwo",
+        "Fitzgerald", "Carvalho", "Nakamura", "Petrenko", "Abernathy", "Delacroix",
+    ];
+    let passenger = |i: usize| {
+        let dob = format!("{}-{:02}-{:02}", 1950 + (i % 50), 1 + i % 12, 1 + i % 28);
+        (GIVEN[i % 20], SURNAMES[i / 20], dob)
+    };
+    // 60 lookouts on people who are not on the flight, plus 3 on passengers 17, 150 and 288
+    // (one by document, one under a variant spelling, one by alias).
+    let mut rows = vec![];
+    for k in 0..60 {
+        let l = lookout(&format!("X-{k}"), GIVEN[k % 20], &format!("Quillfeather{k}"), "1966-06-06", pb::Category::NoBoard);
+        rows.push(pb::IngestLookoutsRequest { lookout: Some(l), actor: "loader".into() });
+    }
+    let (g, s, dob) = passenger(17);
+    let mut by_doc = lookout("P-doc", "Someone", "Else", "1901", pb::Category::NoBoard);
+    by_doc.documents = vec![passport("GHA", "G1234567")];
+    rows.push(pb::IngestLookoutsRequest { lookout: Some(by_doc), actor: "loader".into() });
+    let _ = (g, s, dob);
+    let (g, s, dob) = passenger(150);
+    assert_eq!(s, "Lindqvist");
+    let variant = lookout("P-name", g, "Lindkvist", &dob, pb::Category::ReferSecondary);
+    rows.push(pb::IngestLookoutsRequest { lookout: Some(variant), actor: "loader".into() });
+    let (g, s, dob) = passenger(288);
+    let mut alias = lookout("P-alias", "Unrelated", "Personname", &dob[..4], pb::Category::NoBoard);
+    alias.subject.as_mut().unwrap().aliases = vec![name(g, s)];
+    rows.push(pb::IngestLookoutsRequest { lookout: Some(alias), actor: "loader".into() });
+    let resp = sc(&c, leader).ingest_lookouts(tokio_stream::iter(rows)).await.unwrap().into_inner();
+    assert_eq!((resp.accepted, resp.rejected), (63, 0));
+
+    let passengers: Vec<pb::ManifestPassenger> = (0..300)
+        .map(|i| {
+            let (g, s, dob) = passenger(i);
+            let mut id = identity(g, s, &dob);
+            if i == 17 {
+                id.documents = vec![passport("GHA", "g-123 4567")];
+            }
+            pb::ManifestPassenger { reference: format!("seat-{i}"), identity: Some(id) }
+        })
+        .collect();
+    let flight = pb::Itinerary {
+        carrier: "AC".into(),
+        flight_number: "870".into(),
+        departure_port: "CDG".into(),
+        arrival_port: "YUL".into(),
+        scheduled_arrival_ms: 1_800_000_000_000,
+    };
+    // From a follower, linearizably: one call, one decision per passenger.
+    let follower = [1, 2, 3].into_iter().find(|n| *n != leader).unwrap();
+    let r = sc(&c, follower)
+        .screen_manifest(timed(pb::ScreenManifestRequest { read: None, flight: Some(flight), passengers }, 5000))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.passengers.len(), 300);
+    let flagged: Vec<(String, i32, Vec<String>)> = r
+        .passengers
+        .iter()
+        .filter(|p| p.decision != pb::Decision::Clear as i32)
+        .map(|p| (p.reference.clone(), p.decision, p.matches.iter().map(|m| m.lookout.as_ref().unwrap().id.clone()).collect()))
+        .collect();
+    assert_eq!(
+        flagged,
+        vec![
+            ("seat-17".to_string(), pb::Decision::NoBoard as i32, vec!["P-doc".to_string()]),
+            ("seat-150".to_string(), pb::Decision::ReferSecondary as i32, vec!["P-name".to_string()]),
+            ("seat-288".to_string(), pb::Decision::NoBoard as i32, vec!["P-alias".to_string()]),
+        ],
+        "exactly the planted passengers are flagged"
+    );
+    assert_eq!((r.no_board, r.refer_secondary), (2, 1));
+    assert!(r.header.unwrap().applied_index >= resp.index);
+}
