@@ -50,9 +50,37 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 #[derive(Clone, Default)]
 pub struct PeerChannels {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
+    routes: Arc<HashMap<NodeId, String>>,
+}
+
+/// Environment variable with per-process dial overrides, `id=host:port,id=host:port`:
+/// this process reaches peer `id` at that address instead of its advertised one. The
+/// fault-injection suite routes every peer link through its own proxy this way.
+pub const PEER_ROUTES_ENV: &str = "LOOKOUT_PEER_ROUTES";
+
+/// Parses a `PEER_ROUTES_ENV` value.
+pub fn parse_routes(v: &str) -> Result<HashMap<NodeId, String>, String> {
+    v.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|pair| {
+            let (id, addr) = pair.split_once('=').ok_or_else(|| format!("{pair:?} is not id=host:port"))?;
+            let id: NodeId = id.trim().parse().map_err(|_| format!("{id:?} is not a node id"))?;
+            let addr: std::net::SocketAddr = addr.trim().parse().map_err(|_| format!("{addr:?} is not host:port"))?;
+            Ok((id, addr.to_string()))
+        })
+        .collect()
 }
 
 impl PeerChannels {
+    pub fn with_routes(routes: HashMap<NodeId, String>) -> PeerChannels {
+        PeerChannels { channels: Arc::default(), routes: Arc::new(routes) }
+    }
+
+    /// Where this process dials peer `id`, advertised at `advertised`.
+    pub fn route(&self, id: NodeId, advertised: &str) -> String {
+        self.routes.get(&id).cloned().unwrap_or_else(|| advertised.to_string())
+    }
+
     pub fn get(&self, addr: &str) -> Result<Channel, tonic::transport::Error> {
         let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(ch) = map.get(addr) {
@@ -70,7 +98,7 @@ impl PeerChannels {
 }
 
 /// openraft's factory of peer connections.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct PeerNetwork {
     pub channels: PeerChannels,
 }
@@ -79,7 +107,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerConnection;
 
     async fn new_client(&mut self, target: NodeId, node: &Node) -> PeerConnection {
-        PeerConnection { target, addr: node.peer_addr.clone(), channels: self.channels.clone() }
+        PeerConnection { target, addr: self.channels.route(target, &node.peer_addr), channels: self.channels.clone() }
     }
 }
 
@@ -212,5 +240,22 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         // Retry an unreachable peer at a steady, short interval: fast recovery after a
         // partition heals without a tight loop while it lasts.
         Some(Backoff::new(std::iter::repeat(Duration::from_millis(100))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_parse_and_apply() {
+        let r = parse_routes("2=127.0.0.1:9002, 3=127.0.0.1:9003").unwrap();
+        let ch = PeerChannels::with_routes(r);
+        assert_eq!(ch.route(2, "127.0.0.12:7400"), "127.0.0.1:9002");
+        assert_eq!(ch.route(4, "127.0.0.14:7400"), "127.0.0.14:7400");
+        assert!(parse_routes("2").is_err());
+        assert!(parse_routes("x=127.0.0.1:1").is_err());
+        assert!(parse_routes("2=nowhere").is_err());
+        assert!(parse_routes("").unwrap().is_empty());
     }
 }

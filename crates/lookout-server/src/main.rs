@@ -26,6 +26,9 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    if cfg!(any(feature = "unsafe-ack-before-fsync", feature = "unsafe-skip-read-barrier")) {
+        tracing::error!("THIS lookoutd IS A NEGATIVE-CONTROL BUILD (unsafe-* features): it loses data or reads stale on purpose");
+    }
     let config = match ClusterConfig::load(&args.config) {
         Ok(c) => Arc::new(c),
         Err(e) => {

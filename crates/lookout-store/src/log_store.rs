@@ -174,6 +174,19 @@ impl LogStore {
     }
 }
 
+/// The fsync behind an acknowledgement.
+#[cfg(not(feature = "unsafe-ack-before-fsync"))]
+fn flush_for_ack(db: &sled::Db) -> sled::Result<usize> {
+    db.flush()
+}
+
+/// NEGATIVE CONTROL (test builds only): acknowledge without fsync, so the fault suite can
+/// show it detects lost acknowledged writes.
+#[cfg(feature = "unsafe-ack-before-fsync")]
+fn flush_for_ack(_db: &sled::Db) -> sled::Result<usize> {
+    Ok(0)
+}
+
 /// The group-commit loop: one fsync for every callback queued while the previous ran.
 fn flusher(rx: mpsc::Receiver<FlushJob>) {
     let mut failed: Option<String> = None;
@@ -182,7 +195,7 @@ fn flusher(rx: mpsc::Receiver<FlushJob>) {
         jobs.extend(rx.try_iter());
         let result = match &failed {
             Some(msg) => Err(msg.clone()),
-            None => match jobs[0].db.flush() {
+            None => match flush_for_ack(&jobs[0].db) {
                 Ok(_) => Ok(()),
                 Err(e) => {
                     let msg = format!("log flush failed: {e}");
