@@ -22,6 +22,8 @@ use lookout_testkit::ClusterSpec;
 use lookout_testkit::TestCluster;
 use lookout_testkit::request_id;
 
+mod screening;
+
 #[derive(Parser)]
 #[command(name = "lookout-bench", about = "Benchmarks of real Lookout clusters")]
 struct Args {
@@ -49,6 +51,23 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         nodes: usize,
     },
+    /// Screening at scale: bulk ingest rate, Screen and ScreenManifest latency on a
+    /// generated watch-list, with recall of the planted matches.
+    Screening {
+        #[arg(long, default_value_t = 100_000)]
+        lookouts: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Screens of generated travellers (sequential, one client).
+        #[arg(long, default_value_t = 2000)]
+        screens: u64,
+        /// Manifests of 300 passengers with 3 planted matches each.
+        #[arg(long, default_value_t = 30)]
+        manifests: u64,
+        /// Concurrent ingest streams.
+        #[arg(long, default_value_t = 2)]
+        streams: u64,
+    },
     /// Longest client-visible write gap after kill -9 of the leader.
     Failover {
         #[arg(long, default_value_t = 10)]
@@ -68,6 +87,9 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(async {
         match args.cmd {
             Cmd::PutLatency { ops, warmup, value_size, nodes } => put_latency(&args.lookoutd, ops, warmup, value_size, nodes, args.json).await,
+            Cmd::Screening { lookouts, seed, screens, manifests, streams } => {
+                screening::run(&args.lookoutd, lookouts, seed, screens, manifests, streams, args.json).await
+            }
             Cmd::Failover { trials, request_timeout_ms } => {
                 failover(&args.lookoutd, trials, Duration::from_millis(request_timeout_ms), args.json).await
             }

@@ -209,7 +209,10 @@ impl LookoutNode {
     /// Ok when every other declared voter answers Hello for this cluster, uninitialized.
     async fn probe_voters(&self) -> Result<(), String> {
         for n in self.config.voters().filter(|n| n.id != self.id) {
-            let ch = self.channels.get(&self.channels.route(n.id, &n.peer_addr.to_string())).map_err(|e| e.to_string())?;
+            let ch = self
+                .channels
+                .get_lane(network::Lane::Control, &self.channels.route(n.id, &n.peer_addr.to_string()))
+                .map_err(|e| e.to_string())?;
             let mut req = tonic::Request::new(HelloRequest {});
             req.set_timeout(Duration::from_millis(500));
             let hello = RaftPeerClient::new(ch)

@@ -82,8 +82,15 @@ impl PeerChannels {
     }
 
     pub fn get(&self, addr: &str) -> Result<Channel, tonic::transport::Error> {
+        self.get_lane(Lane::Replication, addr)
+    }
+
+    /// A channel of its own per lane: heartbeats and votes must not queue behind a
+    /// multi-megabyte append or a snapshot on the same HTTP/2 connection.
+    pub fn get_lane(&self, lane: Lane, addr: &str) -> Result<Channel, tonic::transport::Error> {
+        let key = format!("{lane:?}@{addr}");
         let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(ch) = map.get(addr) {
+        if let Some(ch) = map.get(&key) {
             return Ok(ch.clone());
         }
         let ch = Endpoint::from_shared(format!("http://{addr}"))?
@@ -92,10 +99,26 @@ impl PeerChannels {
             .http2_keep_alive_interval(Duration::from_secs(5))
             .keep_alive_timeout(Duration::from_secs(5))
             .connect_lazy();
-        map.insert(addr.to_string(), ch.clone());
+        map.insert(key, ch.clone());
         Ok(ch)
     }
 }
+
+/// Which connection to a peer an RPC travels on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    /// Appends with entries, and follower ReadIndex requests.
+    Replication,
+    /// Heartbeats, votes, leadership transfer, bootstrap hello.
+    Control,
+    /// Snapshot streams.
+    Snapshot,
+}
+
+/// The smallest timeout of an append that carries entries. openraft asks for the
+/// heartbeat interval (50 ms), which a batch of bulk-ingest entries (megabytes, then an
+/// fsync on the follower) cannot meet; timing it out only makes the leader resend it.
+const MIN_APPEND_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// openraft's factory of peer connections.
 #[derive(Clone)]
@@ -107,7 +130,21 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerConnection;
 
     async fn new_client(&mut self, target: NodeId, node: &Node) -> PeerConnection {
-        PeerConnection { target, addr: self.channels.route(target, &node.peer_addr), channels: self.channels.clone() }
+        self.connection(target, node, Lane::Replication)
+    }
+
+    async fn new_heartbeat_client(&mut self, target: NodeId, node: &Node) -> PeerConnection {
+        self.connection(target, node, Lane::Control)
+    }
+
+    async fn new_snapshot_client(&mut self, target: NodeId, node: &Node) -> PeerConnection {
+        self.connection(target, node, Lane::Snapshot)
+    }
+}
+
+impl PeerNetwork {
+    fn connection(&self, target: NodeId, node: &Node, lane: Lane) -> PeerConnection {
+        PeerConnection { target, addr: self.channels.route(target, &node.peer_addr), channels: self.channels.clone(), lane }
     }
 }
 
@@ -115,6 +152,7 @@ pub struct PeerConnection {
     target: NodeId,
     addr: String,
     channels: PeerChannels,
+    lane: Lane,
 }
 
 type RpcErr = RPCError<TypeConfig>;
@@ -136,13 +174,21 @@ fn status_to_rpc_error(status: tonic::Status) -> RpcErr {
 
 impl PeerConnection {
     fn client(&self) -> Result<RaftPeerClient<Channel>, RpcErr> {
-        let ch = self.channels.get(&self.addr).map_err(|e| unreachable(&e))?;
+        self.client_on(self.lane)
+    }
+
+    fn client_on(&self, lane: Lane) -> Result<RaftPeerClient<Channel>, RpcErr> {
+        let ch = self.channels.get_lane(lane, &self.addr).map_err(|e| unreachable(&e))?;
         Ok(RaftPeerClient::new(ch).max_decoding_message_size(64 << 20).max_encoding_message_size(64 << 20))
     }
 
     fn request<T>(msg: T, option: &RPCOption) -> tonic::Request<T> {
+        Self::request_within(msg, option.hard_ttl())
+    }
+
+    fn request_within<T>(msg: T, timeout: Duration) -> tonic::Request<T> {
         let mut req = tonic::Request::new(msg);
-        req.set_timeout(option.hard_ttl());
+        req.set_timeout(timeout);
         req
     }
 
@@ -159,19 +205,24 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RpcErr> {
-        let mut client = self.client()?;
-        let resp = client.append(Self::request(frame::encode(&rpc), &option)).await.map_err(status_to_rpc_error)?;
+        // Heartbeats (no entries) keep openraft's short timeout and the control lane.
+        let (mut client, timeout) = if rpc.entries.is_empty() {
+            (self.client_on(Lane::Control)?, option.hard_ttl())
+        } else {
+            (self.client()?, option.hard_ttl().max(MIN_APPEND_TIMEOUT))
+        };
+        let resp = client.append(Self::request_within(frame::encode(&rpc), timeout)).await.map_err(status_to_rpc_error)?;
         Self::decode(resp.get_ref())
     }
 
     async fn vote(&mut self, rpc: VoteRequest<TypeConfig>, option: RPCOption) -> Result<VoteResponse<TypeConfig>, RpcErr> {
-        let mut client = self.client()?;
+        let mut client = self.client_on(Lane::Control)?;
         let resp = client.vote(Self::request(frame::encode(&rpc), &option)).await.map_err(status_to_rpc_error)?;
         Self::decode(resp.get_ref())
     }
 
     async fn pre_vote(&mut self, rpc: VoteRequest<TypeConfig>, option: RPCOption) -> Result<VoteResponse<TypeConfig>, RpcErr> {
-        let mut client = self.client()?;
+        let mut client = self.client_on(Lane::Control)?;
         let resp = client.pre_vote(Self::request(frame::encode(&rpc), &option)).await.map_err(status_to_rpc_error)?;
         Self::decode(resp.get_ref())
     }
@@ -181,7 +232,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         req: TransferLeaderRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<TransferLeaderResponse<TypeConfig>, RpcErr> {
-        let mut client = self.client()?;
+        let mut client = self.client_on(Lane::Control)?;
         let resp =
             client.transfer_leader(Self::request(frame::encode(&req), &option)).await.map_err(status_to_rpc_error)?;
         Self::decode(resp.get_ref())
@@ -194,7 +245,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         _option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        let mut client = self.client()?;
+        let mut client = self.client_on(Lane::Snapshot)?;
         let (tx, rx) = tokio::sync::mpsc::channel::<SnapshotChunk>(4);
         let header = frame::encode(&(vote, snapshot.meta.clone()));
         let file = snapshot.snapshot;

@@ -70,8 +70,8 @@ pub async fn run(config: Arc<ClusterConfig>, id: NodeId, shutdown: impl Future<O
     tracing::info!(node = id, site = %me.site, client = %me.client_addr, peer = %me.peer_addr, "lookoutd started");
     let max_msg = (ctx.limits.max_value_bytes as usize + ctx.limits.max_key_bytes as usize) * 2 + 4096;
     tonic::transport::Server::builder()
-        // Backstop only: handlers enforce the per-request deadline themselves.
-        .timeout(deadline + Duration::from_secs(1))
+        // No server-wide timeout: unary handlers enforce their own deadline (admission),
+        // and a bulk ingest stream may run for minutes with a deadline per batch.
         .add_service(KvServer::new(kv_service::KvService { ctx: ctx.clone() }).max_decoding_message_size(max_msg))
         .add_service(AdminServer::new(admin_service::AdminService { ctx: ctx.clone() }))
         .add_service(

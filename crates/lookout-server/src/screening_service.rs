@@ -28,7 +28,7 @@ use crate::validate;
 /// Most passengers in one `ScreenManifest` call.
 pub const MAX_MANIFEST_PASSENGERS: usize = 1000;
 /// Records per Raft entry during bulk ingest.
-pub const INGEST_BATCH: usize = 256;
+pub const INGEST_BATCH: usize = 128;
 /// Batches of one ingest stream proposed concurrently.
 pub const INGEST_PIPELINE: usize = 4;
 /// Per-record errors listed in an ingest response (all are counted).
