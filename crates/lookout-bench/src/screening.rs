@@ -108,13 +108,7 @@ pub async fn run(
         let (itin, pax) = lookout_gen::manifest(&cfg, f, 300, 3);
         let req = pb::ScreenManifestRequest {
             read: None,
-            flight: Some(pb::Itinerary {
-                carrier: itin.carrier,
-                flight_number: itin.flight_number,
-                departure_port: itin.departure_port,
-                arrival_port: itin.arrival_port,
-                scheduled_arrival_ms: itin.scheduled_arrival_ms,
-            }),
+            flight: Some(lookout_wire::itinerary_to_pb(&itin)),
             passengers: pax
                 .iter()
                 .map(|p| pb::ManifestPassenger { reference: p.id.clone(), identity: Some(lookout_wire::identity_to_pb(&p.identity)) })

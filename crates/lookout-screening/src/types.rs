@@ -291,7 +291,7 @@ pub struct Identity {
 }
 
 /// A flight leg a traveller is booked on.
-#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct Itinerary {
     /// Airline designator, e.g. "AC".
     pub carrier: String,
