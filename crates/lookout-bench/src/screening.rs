@@ -45,13 +45,31 @@ pub async fn run(
             let range = next..(next + INGEST_CHUNK).min(lookouts);
             next = range.end;
             let cfg = cfg.clone();
-            let mut client = ScreeningClient::new(c.channel(leader)).max_decoding_message_size(64 << 20);
+            let channels: Vec<_> = c.ids.iter().map(|id| (*id, c.channel(*id))).collect();
             calls.push(tokio::spawn(async move {
-                let rows = lookout_gen::lookouts_range(&cfg, range).map(|l| pb::IngestLookoutsRequest {
-                    lookout: Some(lookout_wire::lookout_to_pb(&l, 0)),
-                    actor: "bench".into(),
-                });
-                client.ingest_lookouts(tokio_stream::iter(rows)).await.map(|r| r.into_inner())
+                // Upserts are idempotent: a chunk cut short by a leader change is resent
+                // whole to the new leader.
+                let mut target = leader;
+                let mut last = None;
+                for _attempt in 0..10 {
+                    let ch = channels.iter().find(|(id, _)| *id == target).map(|(_, ch)| ch.clone()).expect("known node");
+                    let rows = lookout_gen::lookouts_range(&cfg, range.clone()).map(|l| pb::IngestLookoutsRequest {
+                        lookout: Some(lookout_wire::lookout_to_pb(&l, 0)),
+                        actor: "bench".into(),
+                    });
+                    match ScreeningClient::new(ch).ingest_lookouts(tokio_stream::iter(rows)).await {
+                        Ok(r) => return Ok(r.into_inner()),
+                        Err(s) if s.code() == tonic::Code::Unavailable => {
+                            if let Some(l) = s.metadata().get("lookout-leader-id").and_then(|v| v.to_str().ok()?.parse().ok()) {
+                                target = l;
+                            }
+                            last = Some(s);
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                        Err(s) => return Err(s),
+                    }
+                }
+                Err(last.expect("retried"))
             }));
         }
         for call in calls {

@@ -864,8 +864,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     where
         Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
     {
+        // sled is synchronous and one entry of a bulk ingest is a large transaction: on a
+        // multi-threaded runtime, hand this worker's other tasks (heartbeats, votes) to
+        // another thread while it runs, so a busy follower still answers its leader.
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         while let Some((entry, responder)) = entries.try_next().await? {
-            let response = self.apply_one(entry)?;
+            let response = if multi_thread {
+                tokio::task::block_in_place(|| self.apply_one(entry))?
+            } else {
+                self.apply_one(entry)?
+            };
             if let Some(responder) = responder {
                 responder.send(response);
             }
