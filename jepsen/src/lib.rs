@@ -1,7 +1,8 @@
-//! Lookout's Jepsen-style test suite: the history model ([`history`]) and the
+//! Lookout's Jepsen-style test suite: the history model ([`history`]), the
 //! checkers ([`checker`]): per-key linearizability (Wing–Gong/Lowe search, as
 //! in Knossos and porcupine), stale-read promises, the visibility workload,
-//! and an HTML timeline of an anomaly.
+//! and an HTML timeline of an anomaly; and the fault-injection [`harness`]
+//! that runs real `lookoutd` clusters under faults and records histories.
 //!
 //! ```
 //! use lookout_jepsen::checker::{linearizable, RegisterModel};
@@ -17,4 +18,5 @@
 //! ```
 
 pub mod checker;
+pub mod harness;
 pub mod history;

@@ -8,6 +8,14 @@
 //! Clones of a client share connections and leader knowledge; it is cheap to clone
 //! and safe to use from many tasks.
 //!
+//! Besides keys and values it speaks the screening API (`lookout.v1.Screening`):
+//! lookouts ([`Client::put_lookout`], [`Client::retire_lookout`],
+//! [`Client::get_lookout`], [`Client::list_lookouts`]), travellers, screening
+//! ([`Client::screen`], [`Client::screen_manifest`]) and bulk ingest
+//! ([`Client::ingest_lookouts`], [`Client::ingest_travellers`]). Records travel as
+//! the protobuf types in [`proto`]; `lookout-wire` converts them to and from the
+//! domain types of `lookout-screening`.
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use lookout_client::{Client, ClientOptions, Expected, NewValue, ReadOpts};
@@ -43,6 +51,7 @@
 
 mod error;
 pub mod retry;
+mod screening;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -69,6 +78,9 @@ pub use proto::ReadHeader;
 pub use proto::Role;
 pub use retry::Backoff;
 pub use retry::LeaderHint;
+pub use screening::CURRENT_VERSION_KEY;
+pub use screening::LookoutFilter;
+pub use screening::MAX_MANIFEST_PASSENGERS;
 
 use proto::admin_client::AdminClient;
 use proto::kv_client::KvClient;
@@ -100,6 +112,11 @@ pub struct ClientOptions {
     /// a refusal that names a leader is returned at once. Retries of transient
     /// failures still go to the same endpoint. Default false.
     pub pin_endpoint: bool,
+    /// Overall time allowed for one bulk-ingest stream
+    /// ([`Client::ingest_lookouts`], [`Client::ingest_travellers`]), which can
+    /// legitimately run far longer than `deadline`. Default `None`: no limit (a
+    /// dead or frozen leader is still detected by HTTP/2 keep-alive, ~10 s).
+    pub ingest_deadline: Option<Duration>,
 }
 
 impl Default for ClientOptions {
@@ -112,6 +129,7 @@ impl Default for ClientOptions {
             backoff: Backoff::default(),
             max_response_bytes: 256 * 1024 * 1024,
             pin_endpoint: false,
+            ingest_deadline: None,
         }
     }
 }

@@ -120,11 +120,6 @@ pub enum Lane {
 /// fsync on the follower) cannot meet; timing it out only makes the leader resend it.
 const MIN_APPEND_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The smallest timeout of a heartbeat. openraft asks for the heartbeat interval
-/// (50 ms); on a loaded two-core machine a live follower can take longer than that to
-/// answer, and cancelling the heartbeat is what would make it start an election.
-const MIN_HEARTBEAT_TIMEOUT: Duration = Duration::from_millis(200);
-
 /// openraft's factory of peer connections.
 #[derive(Clone)]
 pub struct PeerNetwork {
@@ -212,7 +207,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
     ) -> Result<AppendEntriesResponse<TypeConfig>, RpcErr> {
         // Heartbeats (no entries) travel on the control lane.
         let (mut client, timeout) = if rpc.entries.is_empty() {
-            (self.client_on(Lane::Control)?, option.hard_ttl().max(MIN_HEARTBEAT_TIMEOUT))
+            (self.client_on(Lane::Control)?, option.hard_ttl())
         } else {
             (self.client()?, option.hard_ttl().max(MIN_APPEND_TIMEOUT))
         };

@@ -162,10 +162,18 @@ pub async fn run(cli: &Cli, out: Output) -> Result<u8, CtlError> {
             output::membership(out, &format!("remove node {id}"), &r);
             Ok(0)
         }
+        Command::Lookout(cmd) => crate::screening::lookout(&Context::new(cli)?, cmd, out).await,
+        Command::Traveller(cmd) => crate::screening::traveller(&Context::new(cli)?, cmd, out).await,
+        Command::Screen(args) => crate::screening::screen(&Context::new(cli)?, args, out).await,
+        Command::Manifest(args) => {
+            crate::screening::manifest(&Context::new(cli)?, args, cli.timeout.is_none(), out).await
+        }
+        Command::Ingest(cmd) => crate::screening::ingest(&Context::new(cli)?, cmd, out).await,
+        Command::Gen(args) => crate::screening::generate(args, out),
     }
 }
 
-fn read_opts(
+pub fn read_opts(
     consistency: Consistency,
     max_staleness_ms: Option<u64>,
 ) -> Result<ReadOpts, CtlError> {
@@ -181,13 +189,13 @@ fn read_opts(
 }
 
 /// The client and (if it could be read) the config of one invocation.
-struct Context {
-    client: Client,
-    config: Option<ClusterConfig>,
+pub struct Context {
+    pub client: Client,
+    pub config: Option<ClusterConfig>,
 }
 
 impl Context {
-    fn new(cli: &Cli) -> Result<Context, CtlError> {
+    pub fn new(cli: &Cli) -> Result<Context, CtlError> {
         let config = load_config_for_endpoints(cli)?;
         let endpoints = if cli.endpoints.is_empty() {
             let cfg = config.as_ref().expect("loaded when no endpoints are given");

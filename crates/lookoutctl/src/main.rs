@@ -1,11 +1,13 @@
 //! `lookoutctl`: the operator tool for Lookout. Starts a local cluster from
 //! `cluster.toml` (`cluster up`), reads and writes keys, shows node status and
-//! changes membership. Command logic lives in `commands` and `cluster`; all
-//! printing (tables, JSON) in `output`.
+//! changes membership, and works with screening records: lookouts, travellers,
+//! screening, manifests and bulk ingest. Command logic lives in `commands`,
+//! `cluster` and `screening`; all printing (tables, JSON) in `output`.
 
 mod cluster;
 mod commands;
 mod output;
+mod screening;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,15 +23,19 @@ use crate::output::Output;
 
 /// Exit code for failures (RPC errors, bad configuration).
 pub const EXIT_ERROR: u8 = 1;
-/// Exit code when a compare-and-swap's condition did not hold.
+/// Exit code when a compare-and-swap's condition did not hold, or a lookout
+/// write's expected version did not match.
 pub const EXIT_CAS_FAILED: u8 = 3;
+/// Exit code of an ingest that completed but skipped bad lines or had records rejected.
+pub const EXIT_REJECTED: u8 = 4;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "lookoutctl",
     version,
-    about = "Operate a Lookout cluster: start it locally, read and write keys, inspect status, change membership.",
-    after_help = "Exit status: 0 success, 1 error, 2 usage error, 3 compare-and-swap condition not met."
+    about = "Operate a Lookout cluster: start it locally, read and write keys, inspect status, change membership, manage and screen against lookouts.",
+    after_help = "Exit status: 0 success, 1 error, 2 usage error, 3 compare-and-swap condition or expected version not met, \
+                  4 ingest completed but some lines or records were rejected."
 )]
 pub struct Cli {
     /// Cluster configuration file [default: cluster.toml]
@@ -124,6 +130,210 @@ pub enum Command {
     Promote { id: u64 },
     /// Remove a node from the cluster
     RemoveNode { id: u64 },
+    /// Watch-list records (lookouts): put, get, retire, list
+    #[command(subcommand)]
+    Lookout(LookoutCommand),
+    /// Traveller records
+    #[command(subcommand)]
+    Traveller(TravellerCommand),
+    /// Screen one identity against the lookouts
+    Screen(ScreenArgs),
+    /// Screen a flight manifest: a JSON-lines file of travellers
+    Manifest(ManifestArgs),
+    /// Bulk-load records from a JSON-lines file (one domain record per line)
+    #[command(subcommand)]
+    Ingest(IngestCommand),
+    /// Generate a deterministic synthetic data set (lookouts, travellers, ground truth)
+    Gen(GenArgs),
+}
+
+/// Read consistency flags shared by the screening reads.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct ReadArgs {
+    /// linearizable, lease or stale
+    #[arg(long, default_value = "linearizable")]
+    pub consistency: Consistency,
+    /// With --consistency stale: refuse if the serving node may be staler than this
+    #[arg(long, value_name = "N")]
+    pub max_staleness_ms: Option<u64>,
+}
+
+/// A lookout category, as given on the command line.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CategoryArg {
+    NoBoard,
+    ReferSecondary,
+    AlertOnly,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LookoutCommand {
+    /// Create or replace a lookout from a JSON file (one domain `Lookout`, as
+    /// `lookout get --json` prints under "lookout")
+    Put {
+        /// The JSON file, or - for stdin
+        #[arg(long, value_name = "PATH")]
+        file: PathBuf,
+        /// Write only if the stored version is N (0 = create only)
+        #[arg(long, value_name = "N")]
+        expected_version: Option<u64>,
+        /// Who is making the change (recorded as created_by / updated_by)
+        #[arg(long, value_name = "NAME")]
+        actor: String,
+    },
+    /// Show a lookout
+    Get {
+        id: String,
+        /// Also show every earlier version
+        #[arg(long)]
+        history: bool,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Retire a lookout (it stays on record but never matches again)
+    Retire {
+        id: String,
+        /// Who is retiring it
+        #[arg(long, value_name = "NAME")]
+        actor: String,
+        /// Retire only if the stored version is N
+        #[arg(long, value_name = "N")]
+        expected_version: Option<u64>,
+    },
+    /// List lookouts in id order
+    List {
+        /// Only this category (repeatable)
+        #[arg(long, value_enum)]
+        category: Vec<CategoryArg>,
+        /// Only lookouts valid at this unix time in milliseconds
+        #[arg(long, value_name = "N")]
+        valid_at_ms: Option<u64>,
+        /// Also list retired lookouts
+        #[arg(long)]
+        include_retired: bool,
+        /// Most lookouts per page (server default 100)
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Follow continuation tokens until every lookout is listed
+        #[arg(long)]
+        all: bool,
+        /// Continue from this token (hex, as printed by a previous list)
+        #[arg(long, value_name = "HEX", conflicts_with = "all")]
+        continuation: Option<String>,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TravellerCommand {
+    /// Show a traveller record
+    Get {
+        id: String,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+}
+
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("who").required(true).multiple(true)
+    .args(["surname", "given", "doc"])))]
+pub struct ScreenArgs {
+    /// Surname(s)
+    #[arg(long)]
+    pub surname: Option<String>,
+    /// Given name(s)
+    #[arg(long)]
+    pub given: Option<String>,
+    /// Date of birth: YYYY, YYYY-MM or YYYY-MM-DD
+    #[arg(long, value_name = "DATE")]
+    pub dob: Option<String>,
+    /// A document: TYPE:CCC:NUMBER, TYPE one of passport, national-id, visa, other
+    /// (repeatable), e.g. passport:GBR:123456789
+    #[arg(long, value_name = "TYPE:CCC:NUMBER")]
+    pub doc: Vec<String>,
+    /// Nationality (ISO 3166-1 alpha-3)
+    #[arg(long, value_name = "CCC")]
+    pub nationality: Option<String>,
+    /// Sex: M, F or X
+    #[arg(long)]
+    pub sex: Option<String>,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ManifestArgs {
+    /// JSON lines: each a domain `Traveller`, or an object with an "identity"
+    /// (and optionally a "reference")
+    pub file: PathBuf,
+    /// The flight, e.g. AC870 [default: the first traveller's itinerary]
+    #[arg(long)]
+    pub flight: Option<String>,
+    /// Also list passengers who were cleared
+    #[arg(long)]
+    pub all: bool,
+    /// Passengers per ScreenManifest call (at most 1000)
+    #[arg(long, value_name = "N", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub chunk: u64,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+/// Flags shared by both kinds of ingest.
+#[derive(Args, Debug, Clone)]
+pub struct IngestArgs {
+    /// JSON lines, one domain record per line (- for stdin)
+    pub file: PathBuf,
+    /// Records per ingest call: a failure loses at most one call's progress
+    #[arg(long, value_name = "N", default_value_t = 50_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub chunk: u64,
+    /// Start at this line (1-based), e.g. to resume after a failed call
+    #[arg(long, value_name = "LINE", default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub from_line: u64,
+    /// How many errors to list in the summary (all are counted)
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub errors: usize,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IngestCommand {
+    /// Lookouts: each line one domain `Lookout`
+    Lookouts {
+        #[command(flatten)]
+        args: IngestArgs,
+        /// Who is loading them (recorded as created_by / updated_by)
+        #[arg(long, value_name = "NAME")]
+        actor: String,
+    },
+    /// Travellers: each line one domain `Traveller`
+    Travellers {
+        #[command(flatten)]
+        args: IngestArgs,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct GenArgs {
+    /// Seed: the same seed and sizes give byte-identical files
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Number of lookouts
+    #[arg(long, default_value_t = 1000)]
+    pub lookouts: u64,
+    /// Number of travellers
+    #[arg(long, default_value_t = 10_000)]
+    pub travellers: u64,
+    /// Fraction of travellers planted against a lookout [default: the generator's, 0.01]
+    #[arg(long, value_name = "F")]
+    pub plant_rate: Option<f64>,
+    /// Output directory (created if missing); lookouts.jsonl, travellers.jsonl
+    /// and truth.jsonl are written there
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Subcommand, Debug)]
