@@ -310,6 +310,21 @@ impl TestCluster {
         }
     }
 
+    /// Waits until node `id` has purged its log past `index` (snapshots and purges run in
+    /// the background after the writes that trigger them). Returns its status.
+    pub async fn wait_purged(&self, id: u64, index: u64, timeout: Duration) -> anyhow::Result<pb::NodeStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.status(id).await {
+                Ok(s) if s.purged_index > index => return Ok(s),
+                other if Instant::now() > deadline => {
+                    bail!("node {id} did not purge its log past {index} within {timeout:?}: {other:?}")
+                }
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
     /// Waits until every listed node has applied at least `index`.
     pub async fn wait_applied(&self, ids: &[u64], index: u64, timeout: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
