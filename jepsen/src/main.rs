@@ -32,7 +32,7 @@ struct Cli {
 enum Cmd {
     /// Run a test: cluster, traffic, faults, heal, check. Writes history.jsonl,
     /// results.json and timeline.html into --out.
-    Test(TestArgs),
+    Test(Box<TestArgs>),
     /// Check a recorded history.jsonl.
     Check {
         history: PathBuf,
@@ -119,7 +119,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Check { history, timeline, timeout_secs } => check(&history, timeline, timeout_secs),
-        Cmd::Test(a) => test(a),
+        Cmd::Test(a) => test(*a),
     }
 }
 
