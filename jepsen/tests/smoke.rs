@@ -105,13 +105,10 @@ fn netns_partition() {
     check(&spec, out.results);
 }
 
-/// STALE reads must never be staler than the `staleness_ms` they report. Today followers
-/// date their state "complete as of the arrival of the leader's last AppendEntries", but
-/// the commit index it carries is the leader's as of sending, and the leader may have
-/// committed and acknowledged more by the time it arrives: reads of a follower miss
-/// writes acknowledged before they were invoked while claiming 0-1 ms of staleness.
+/// STALE reads must never be staler than the `staleness_ms` they report. (This caught
+/// followers dating their state by the arrival of the leader's AppendEntries, whose commit
+/// index is the leader's as of sending; they now date it by ReadIndex probes.)
 #[test]
-#[ignore = "fails today: STALE reads under-report staleness_ms (server bug, see jepsen/README.md); run with --ignored"]
 fn stale_reads_keep_their_staleness_bound() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let mut spec = Spec::new("smoke-stale", Workload::Stale, "partition,delay", 24, 108, lookoutd());

@@ -1,10 +1,15 @@
 //! How stale may this node's state be? The bound behind `STALE` reads.
 //!
-//! Each successful AppendEntries (heartbeats included) from the leader tells us the
-//! leader's commit index as of the moment it arrived. Once our applied index reaches
-//! that commit index, our state was complete as of that arrival time; staleness is the
-//! time since the latest such moment. A node cut off from the leader keeps its last
-//! moment, so the staleness it reports grows with the outage.
+//! A follower probes the leader with a ReadIndex request (the leader confirms its
+//! leadership with a quorum and answers its commit index). The probe is sent at time
+//! `s`; the answer covers every write acknowledged before `s`. Once the follower has
+//! applied that index, its state was complete as of `s`; staleness is the time since the
+//! latest such `s`. A follower cut off from the leader keeps its last one, so the
+//! staleness it reports grows with the outage.
+//!
+//! (Dating freshness by the arrival of the leader's AppendEntries instead is unsound:
+//! the commit index in it is the leader's as of sending, and the leader may acknowledge
+//! more writes before it arrives. The fault suite caught exactly that.)
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -28,7 +33,7 @@ struct Inner {
 }
 
 impl Freshness {
-    /// Records a successful append from the leader that arrived at `at` carrying `leader_commit`.
+    /// Records a ReadIndex probe sent at `at` that the leader answered with `leader_commit`.
     pub fn leader_contact(&self, at: Instant, leader_commit: u64) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if inner.pending.len() >= MAX_PENDING_CONTACTS {

@@ -172,7 +172,28 @@ impl LookoutNode {
             let n = node.clone();
             tokio::spawn(async move { n.bootstrap_when_ready().await });
         }
+        {
+            let n = node.clone();
+            tokio::spawn(async move { n.probe_freshness().await });
+        }
         Ok(node)
+    }
+
+    /// On followers, every two heartbeat intervals: ask the leader for a read index and
+    /// record when the question was sent (see [`freshness`]). Bounded: one probe in flight.
+    async fn probe_freshness(&self) {
+        let every = Duration::from_millis(self.config.raft.heartbeat_ms * 2);
+        loop {
+            tokio::time::sleep(every).await;
+            let leader = self.metrics().current_leader;
+            if leader.is_none() || leader == Some(self.id) {
+                continue;
+            }
+            let sent = Instant::now();
+            if let Ok(index) = self.read_index(ReadMode::Linearizable).await {
+                self.freshness.leader_contact(sent, index);
+            }
+        }
     }
 
     /// Bootstraps the cluster from `cluster.toml` if it is new: only the lowest-id voter

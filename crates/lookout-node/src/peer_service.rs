@@ -39,13 +39,7 @@ fn fatal(e: impl std::fmt::Display) -> Status {
 impl RaftPeer for PeerService {
     async fn append(&self, req: Request<PeerFrame>) -> Result<Response<PeerFrame>, Status> {
         let rpc: AppendEntriesRequest<TypeConfig> = frame::decode(req.get_ref())?;
-        // The leader's commit index as of (at the latest) the moment the request arrived.
-        let arrived = std::time::Instant::now();
-        let leader_commit = rpc.leader_commit.map(|l| l.index).unwrap_or(0);
         let resp = self.node.raft.append_entries(rpc).await.map_err(fatal)?;
-        if resp.is_success() {
-            self.node.freshness.leader_contact(arrived, leader_commit);
-        }
         Ok(Response::new(frame::encode(&resp)))
     }
 

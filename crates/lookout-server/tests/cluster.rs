@@ -53,26 +53,7 @@ fn value_of(r: &pb::GetResponse) -> Option<String> {
 /// Writes through whichever node leads, following the leader hint, retrying with the
 /// same request id. Returns the response and the node that took it.
 async fn put_anywhere(c: &TestCluster, key: &str, value: &str, id: u64, timeout: Duration) -> Option<pb::PutResponse> {
-    let deadline = Instant::now() + timeout;
-    let mut target = c.ids[0];
-    let mut i = 0usize;
-    while Instant::now() < deadline {
-        if c.is_running(target) {
-            match put(c, target, key, value, id).await {
-                Ok(r) => return Some(r),
-                Err(s) => {
-                    if let Some(l) = s.metadata().get("lookout-leader-id").and_then(|v| v.to_str().ok()?.parse().ok()) {
-                        target = l;
-                        continue;
-                    }
-                }
-            }
-        }
-        i += 1;
-        target = c.ids[i % c.ids.len()];
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    None
+    c.on_leader(timeout, |node| put(c, node, key, value, id)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

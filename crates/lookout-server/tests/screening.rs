@@ -82,26 +82,7 @@ fn matched_ids(r: &pb::ScreenResponse) -> Vec<String> {
 
 /// Puts through whichever node leads, following hints, reusing the request id.
 async fn put_lookout_anywhere(c: &TestCluster, l: pb::Lookout, rid: u64) -> Option<pb::PutLookoutResponse> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut target = c.ids[0];
-    let mut i = 0;
-    while Instant::now() < deadline {
-        if c.is_running(target) {
-            match put_lookout(c, target, l.clone(), rid).await {
-                Ok(r) => return Some(r),
-                Err(s) => {
-                    if let Some(h) = s.metadata().get("lookout-leader-id").and_then(|v| v.to_str().ok()?.parse().ok()) {
-                        target = h;
-                        continue;
-                    }
-                }
-            }
-        }
-        i += 1;
-        target = c.ids[i % c.ids.len()];
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    None
+    c.on_leader(Duration::from_secs(10), |node| put_lookout(c, node, l.clone(), rid)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

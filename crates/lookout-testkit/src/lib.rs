@@ -298,6 +298,37 @@ impl TestCluster {
         bail!("no agreed leader within {timeout:?} (last error: {last})")
     }
 
+    /// Runs `attempt(node)` until it succeeds or `timeout` passes: on an error carrying
+    /// the `lookout-leader-id` hint it goes to that node next, otherwise to the next running
+    /// node. A write retried this way must reuse its request id.
+    pub async fn on_leader<T, F, Fut>(&self, timeout: Duration, mut attempt: F) -> Option<T>
+    where
+        F: FnMut(u64) -> Fut,
+        Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+    {
+        let deadline = Instant::now() + timeout;
+        let mut target = self.ids[0];
+        let mut i = 0usize;
+        while Instant::now() < deadline {
+            if self.is_running(target) {
+                match attempt(target).await {
+                    Ok(r) => return Some(r),
+                    Err(s) => {
+                        let hint = s.metadata().get("lookout-leader-id").and_then(|v| v.to_str().ok()?.parse().ok());
+                        if let Some(leader) = hint {
+                            target = leader;
+                            continue;
+                        }
+                    }
+                }
+            }
+            i += 1;
+            target = self.ids[i % self.ids.len()];
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+
     /// Waits until node `id` answers status on its client address.
     pub async fn wait_serving(&self, id: u64, timeout: Duration) -> anyhow::Result<pb::NodeStatus> {
         let deadline = Instant::now() + timeout;

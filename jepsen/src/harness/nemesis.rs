@@ -409,7 +409,7 @@ impl Nemesis {
                 }
             }
             Family::Partition => {
-                let (cut, what) = self.partition_plan(kind, &targets);
+                let (cut, what) = self.partition_plan(kind, &targets, leader);
                 detail += &what;
                 match &self.net {
                     Some(net) => {
@@ -489,7 +489,7 @@ impl Nemesis {
     }
 
     /// Directed links to cut for a partition variant, and a description.
-    fn partition_plan(&mut self, kind: &str, targets: &[u64]) -> (BTreeSet<(u64, u64)>, String) {
+    fn partition_plan(&mut self, kind: &str, targets: &[u64], leader: Option<u64>) -> (BTreeSet<(u64, u64)>, String) {
         let mut ids = self.layout.ids();
         let n = ids.len();
         match kind {
@@ -507,6 +507,13 @@ impl Nemesis {
             }
             "partition-bridge" => {
                 ids.shuffle(&mut self.rng);
+                // The bridge is a follower when the leader is known: a leader bridge keeps
+                // its quorum on both sides and nobody notices.
+                if let Some(l) = leader
+                    && ids[0] == l
+                {
+                    ids.swap(0, 1);
+                }
                 let bridge = ids[0];
                 let rest = &ids[1..];
                 let (a, b) = rest.split_at(rest.len() / 2);
