@@ -68,8 +68,24 @@ pub fn mutant(feature: &str) -> PathBuf {
     dst
 }
 
+/// `target/jepsen-tests/<pid>/<name>`: per test process, so that two test runs on one
+/// machine never clean up each other's directories. Directories of processes that are
+/// gone are removed.
 pub fn out_dir(name: &str) -> PathBuf {
-    let d = target_dir().join("jepsen-tests").join(name);
+    let base = target_dir().join("jepsen-tests");
+    if let Ok(entries) = std::fs::read_dir(&base) {
+        for e in entries.flatten() {
+            let stale = e
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|pid| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists());
+            if stale {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let d = base.join(std::process::id().to_string()).join(name);
     let _ = std::fs::remove_dir_all(&d);
     d
 }
