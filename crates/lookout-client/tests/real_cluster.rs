@@ -32,20 +32,7 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// The real daemon. Test executables live in `target/<profile>/deps/`, binaries
 /// one level up. Missing is a failure, not a skip.
 fn lookoutd() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps/<test>");
-    let p = dir.join("lookoutd");
-    assert!(
-        p.is_file(),
-        "{} is missing: these tests run the real lookoutd, which `cargo test -p lookout-client` \
-         does not build. Run `cargo build --workspace` (add --release for a release test run) \
-         or `cargo test --workspace`.",
-        p.display()
-    );
-    p
+    lookout_testkit::built_lookoutd()
 }
 
 async fn start(spec: &ClusterSpec) -> (tokio::sync::MutexGuard<'static, ()>, TestCluster) {

@@ -23,19 +23,7 @@ const LEADER_WAIT: Duration = Duration::from_secs(20);
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn lookoutd() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps/<test>");
-    let p = dir.join("lookoutd");
-    assert!(
-        p.is_file(),
-        "{} is missing: build the workspace first (`cargo build --workspace`, with --release \
-         for a release test run)",
-        p.display()
-    );
-    p
+    lookout_testkit::built_lookoutd()
 }
 
 async fn start() -> (tokio::sync::MutexGuard<'static, ()>, TestCluster, u64) {

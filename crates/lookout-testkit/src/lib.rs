@@ -399,6 +399,22 @@ impl Drop for TestCluster {
     }
 }
 
+/// The `lookoutd` built alongside the running test executable: test executables live in
+/// `target/<profile>/deps/`, binaries one level up. Missing is a failure, not a skip:
+/// `cargo test -p <one crate>` does not build another package's binaries.
+pub fn built_lookoutd() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps/<test>");
+    let p = dir.join("lookoutd");
+    assert!(
+        p.is_file(),
+        "{} is missing: these tests run the real lookoutd; build it first with \
+         `cargo build --workspace` (add --release for a release test run) or run `cargo test --workspace`",
+        p.display()
+    );
+    p
+}
+
 /// A fresh 16-byte request id.
 pub fn request_id(n: u64) -> Vec<u8> {
     let mut id = vec![0u8; 16];

@@ -43,15 +43,7 @@ fn lookoutctl() -> PathBuf {
 
 /// The real daemon, built next to `lookoutctl`. Missing is a failure, not a skip.
 fn lookoutd() -> PathBuf {
-    let p = lookoutctl().with_file_name("lookoutd");
-    assert!(
-        p.is_file(),
-        "{} is missing: these tests run the real lookoutd, which `cargo test -p lookoutctl` \
-         does not build. Run `cargo build --workspace` (add --release for a release test run) \
-         or `cargo test --workspace`.",
-        p.display()
-    );
-    p
+    lookout_testkit::built_lookoutd()
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -33,14 +33,7 @@ fn lookoutctl() -> PathBuf {
 }
 
 fn lookoutd() -> PathBuf {
-    let p = lookoutctl().with_file_name("lookoutd");
-    assert!(
-        p.is_file(),
-        "{} is missing: build the workspace first (`cargo build --workspace`, with --release \
-         for a release test run)",
-        p.display()
-    );
-    p
+    lookout_testkit::built_lookoutd()
 }
 
 fn runtime() -> tokio::runtime::Runtime {
