@@ -31,73 +31,8 @@ pub async fn run(
     let leader = c.wait_leader(Duration::from_secs(20)).await?;
     let cfg = GenConfig::new(seed, lookouts, screens.max(1));
 
-    // 1. Bulk ingest, `streams` concurrent client streams of INGEST_CHUNK records each.
-    let started = Instant::now();
-    let mut accepted = 0u64;
-    let mut rejected = 0u64;
-    let mut next = 0u64;
-    while next < lookouts {
-        let mut calls = vec![];
-        for _ in 0..streams {
-            if next >= lookouts {
-                break;
-            }
-            let range = next..(next + INGEST_CHUNK).min(lookouts);
-            next = range.end;
-            let cfg = cfg.clone();
-            let channels: Vec<_> = c.ids.iter().map(|id| (*id, c.channel(*id))).collect();
-            calls.push(tokio::spawn(async move {
-                // Upserts are idempotent: a chunk cut short by a leader change is resent
-                // whole to the new leader.
-                let mut target = leader;
-                let mut last = None;
-                for _attempt in 0..10 {
-                    let ch = channels.iter().find(|(id, _)| *id == target).map(|(_, ch)| ch.clone()).expect("known node");
-                    let rows = lookout_gen::lookouts_range(&cfg, range.clone()).map(|l| pb::IngestLookoutsRequest {
-                        lookout: Some(lookout_wire::lookout_to_pb(&l, 0)),
-                        actor: "bench".into(),
-                    });
-                    match ScreeningClient::new(ch).ingest_lookouts(tokio_stream::iter(rows)).await {
-                        Ok(r) => return Ok(r.into_inner()),
-                        Err(s) if s.code() == tonic::Code::Unavailable => {
-                            if let Some(l) = s.metadata().get("lookout-leader-id").and_then(|v| v.to_str().ok()?.parse().ok()) {
-                                target = l;
-                            }
-                            last = Some(s);
-                            tokio::time::sleep(Duration::from_millis(500)).await;
-                        }
-                        Err(s) => return Err(s),
-                    }
-                }
-                Err(last.expect("retried"))
-            }));
-        }
-        for call in calls {
-            let r = match call.await? {
-                Ok(r) => r,
-                Err(e) => {
-                    for id in 1..=5 {
-                        let log = c.log(id);
-                        let tail: Vec<&str> = log.lines().rev().take(12).collect();
-                        eprintln!("---- node {id} ----");
-                        for l in tail.iter().rev() {
-                            eprintln!("{l}");
-                        }
-                    }
-                    return Err(e.into());
-                }
-            };
-            accepted += r.accepted;
-            rejected += r.rejected;
-        }
-        if !json {
-            eprint!("\ringested {accepted} lookouts ({:.0}/s)   ", accepted as f64 / started.elapsed().as_secs_f64());
-        }
-    }
-    let ingest_secs = started.elapsed().as_secs_f64();
-    if !json {
-        eprintln!();
-    }
+    let ing = ingest(&c, leader, &cfg, lookouts, streams, !json).await?;
+    let (accepted, rejected, ingest_secs) = (ing.accepted, ing.rejected, ing.secs);
 
     // 2. Screen latency, one client, linearizable, on the leader.
     let mut client = ScreeningClient::new(c.channel(leader));
@@ -177,4 +112,82 @@ pub async fn run(
         );
     }
     Ok(())
+}
+
+pub struct Ingest {
+    pub accepted: u64,
+    pub rejected: u64,
+    pub secs: f64,
+}
+
+/// Bulk-loads generated lookouts `0..lookouts` through `streams` concurrent
+/// `IngestLookouts` streams of INGEST_CHUNK records each, following leader changes.
+pub async fn ingest(c: &TestCluster, leader: u64, cfg: &GenConfig, lookouts: u64, streams: u64, progress: bool) -> anyhow::Result<Ingest> {
+    let started = Instant::now();
+    let mut accepted = 0u64;
+    let mut rejected = 0u64;
+    let mut next = 0u64;
+    while next < lookouts {
+        let mut calls = vec![];
+        for _ in 0..streams {
+            if next >= lookouts {
+                break;
+            }
+            let range = next..(next + INGEST_CHUNK).min(lookouts);
+            next = range.end;
+            let cfg = cfg.clone();
+            let channels: Vec<_> = c.ids.iter().map(|id| (*id, c.channel(*id))).collect();
+            calls.push(tokio::spawn(async move {
+                // Upserts are idempotent: a chunk cut short by a leader change is resent
+                // whole to the new leader.
+                let mut target = leader;
+                let mut last = None;
+                for _attempt in 0..10 {
+                    let ch = channels.iter().find(|(id, _)| *id == target).map(|(_, ch)| ch.clone()).expect("known node");
+                    let rows = lookout_gen::lookouts_range(&cfg, range.clone()).map(|l| pb::IngestLookoutsRequest {
+                        lookout: Some(lookout_wire::lookout_to_pb(&l, 0)),
+                        actor: "bench".into(),
+                    });
+                    match ScreeningClient::new(ch).ingest_lookouts(tokio_stream::iter(rows)).await {
+                        Ok(r) => return Ok(r.into_inner()),
+                        Err(s) if s.code() == tonic::Code::Unavailable => {
+                            if let Some(l) = s.metadata().get("lookout-leader-id").and_then(|v| v.to_str().ok()?.parse().ok()) {
+                                target = l;
+                            }
+                            last = Some(s);
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                        Err(s) => return Err(s),
+                    }
+                }
+                Err(last.expect("retried"))
+            }));
+        }
+        for call in calls {
+            let r = match call.await? {
+                Ok(r) => r,
+                Err(e) => {
+                    for &id in &c.ids {
+                        let log = c.log(id);
+                        let tail: Vec<&str> = log.lines().rev().take(12).collect();
+                        eprintln!("---- node {id} ----");
+                        for l in tail.iter().rev() {
+                            eprintln!("{l}");
+                        }
+                    }
+                    return Err(e.into());
+                }
+            };
+            accepted += r.accepted;
+            rejected += r.rejected;
+        }
+        if progress {
+            eprint!("\ringested {accepted} lookouts ({:.0}/s)   ", accepted as f64 / started.elapsed().as_secs_f64());
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+    Ok(Ingest { accepted, rejected, secs: started.elapsed().as_secs_f64() })
+
 }

@@ -3,6 +3,12 @@
 //! The deadline is the smaller of the client's `grpc-timeout` and the configured
 //! `request_deadline_ms`. The in-flight bound is a semaphore; when it is exhausted the
 //! request is refused at once with `ResourceExhausted` instead of queueing without bound.
+//!
+//! CPU-bound work (scoring screening candidates) also needs a compute slot: a few per
+//! core, so admitted work is not slowed by an unbounded number of others sharing the CPU.
+//! A request waits at most [`COMPUTE_QUEUE_WAIT`] for one, then is shed with
+//! `ResourceExhausted`: under overload the node answers fewer requests, each on time,
+//! instead of every request late.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,11 +18,17 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::sync::Semaphore;
 use tonic::Status;
 
+/// Longest a request waits for a compute slot before it is shed.
+pub const COMPUTE_QUEUE_WAIT: Duration = Duration::from_millis(50);
+/// Compute slots per core.
+const COMPUTE_SLOTS_PER_CORE: usize = 2;
+
 #[derive(Clone)]
 pub struct Admission {
     slots: Arc<Semaphore>,
     max_in_flight: usize,
     max_deadline: Duration,
+    compute: Arc<Semaphore>,
 }
 
 pub struct Ticket {
@@ -26,7 +38,25 @@ pub struct Ticket {
 
 impl Admission {
     pub fn new(max_in_flight: usize, max_deadline: Duration) -> Admission {
-        Admission { slots: Arc::new(Semaphore::new(max_in_flight)), max_in_flight, max_deadline }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Admission {
+            slots: Arc::new(Semaphore::new(max_in_flight)),
+            max_in_flight,
+            max_deadline,
+            compute: Arc::new(Semaphore::new(cores * COMPUTE_SLOTS_PER_CORE)),
+        }
+    }
+
+    /// A compute slot for CPU-bound work, or `ResourceExhausted` after
+    /// [`COMPUTE_QUEUE_WAIT`]. Hold it while computing.
+    pub async fn compute_slot(&self) -> Result<OwnedSemaphorePermit, Status> {
+        match tokio::time::timeout(COMPUTE_QUEUE_WAIT, self.compute.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(Status::resource_exhausted(format!(
+                "overloaded: no compute slot free within {} ms",
+                COMPUTE_QUEUE_WAIT.as_millis()
+            ))),
+        }
     }
 
     pub fn admit<T>(&self, req: &tonic::Request<T>) -> Result<Ticket, Status> {
@@ -95,6 +125,23 @@ mod tests {
         assert_eq!(a.admit(&r).err().unwrap().code(), tonic::Code::ResourceExhausted);
         drop(t1);
         assert!(a.admit(&r).is_ok());
+    }
+
+    #[tokio::test]
+    async fn compute_slots_shed_after_the_queue_wait() {
+        let a = Admission::new(1000, Duration::from_secs(5));
+        let mut held = vec![];
+        while let Ok(Ok(p)) = tokio::time::timeout(Duration::from_millis(5), a.compute_slot()).await {
+            held.push(p);
+            assert!(held.len() <= 1024, "compute slots are unbounded");
+        }
+        assert!(!held.is_empty());
+        let t0 = std::time::Instant::now();
+        let e = a.compute_slot().await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::ResourceExhausted);
+        assert!(t0.elapsed() >= COMPUTE_QUEUE_WAIT);
+        held.pop();
+        assert!(a.compute_slot().await.is_ok());
     }
 
     #[test]

@@ -121,7 +121,7 @@ async fn replication_linearizable_everywhere_and_stale_reads_report_staleness() 
         statuses.iter().filter(|s| s.applied_index == statuses[0].applied_index).map(|s| s.digest.clone()).collect();
     assert_eq!(digests.len(), 1, "digests differ at the same index: {statuses:?}");
     for s in &statuses {
-        assert_eq!(s.format_version, 1);
+        assert_eq!(s.format_version, lookout_store::FORMAT_VERSION);
         assert!(!s.build_version.is_empty());
         assert!(!s.site.is_empty());
         assert_eq!(s.voters, vec![1, 2, 3, 4, 5]);

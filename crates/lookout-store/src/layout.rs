@@ -144,8 +144,8 @@ pub(crate) fn read_pending_install(
     }
 }
 
-/// Records [`FORMAT_VERSION`] in a new database; refuses one recorded with another version.
-pub(crate) fn check_format(db: &sled::Db, meta: &sled::Tree) -> Result<(), StoreError> {
+/// Records [`FORMAT_VERSION`] in a new store; refuses one recorded with another version.
+pub(crate) fn check_format(meta: &sled::Tree, log_db: &sled::Db) -> Result<(), StoreError> {
     match meta.get(META_FORMAT_VERSION)? {
         Some(raw) => {
             let payload = codec::unframe(&raw, || "meta format version".into())?;
@@ -165,7 +165,7 @@ pub(crate) fn check_format(db: &sled::Db, meta: &sled::Tree) -> Result<(), Store
             Ok(())
         }
         None => {
-            let has_data = !meta.is_empty() || db.open_tree(TREE_LOG)?.last()?.is_some();
+            let has_data = !meta.is_empty() || log_db.open_tree(TREE_LOG)?.last()?.is_some();
             if has_data {
                 return Err(StoreError::corrupt(
                     "meta format version",
@@ -176,7 +176,7 @@ pub(crate) fn check_format(db: &sled::Db, meta: &sled::Tree) -> Result<(), Store
                 META_FORMAT_VERSION,
                 codec::frame(&FORMAT_VERSION.to_le_bytes()),
             )?;
-            db.flush()?;
+            meta.flush()?;
             tracing::info!(version = FORMAT_VERSION, "created a new store");
             Ok(())
         }

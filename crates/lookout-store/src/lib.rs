@@ -1,8 +1,13 @@
 //! Everything a Lookout node keeps on disk: the Raft log, vote and committed index
 //! ([`LogStore`], openraft's `RaftLogStorage`), the key-value state machine and its
 //! snapshots ([`StateMachine`], openraft's `RaftStateMachine`), the state digest, and the
-//! on-disk format version. One sled database under `data_dir/db` holds the log and the
-//! state; snapshot files live in `data_dir/snapshots/`.
+//! on-disk format version. Two sled databases: `data_dir/log` holds the Raft log, vote and
+//! committed index, and is fsynced before anything is acknowledged; `data_dir/db` holds the
+//! state, is fsynced when a snapshot is built or installed, and otherwise lags: after a
+//! crash it recovers to an earlier applied index (atomically, data and applied id together)
+//! and the entries after it are re-applied from the log, which is never purged past a
+//! flushed snapshot. Keeping them apart means a log fsync never waits on state-machine
+//! pages. Snapshot files live in `data_dir/snapshots/`.
 //!
 //! Invariants:
 //! - Nothing is reported durable before it is: sled never flushes on its own; log appends
@@ -48,7 +53,8 @@ use crate::layout::DataTrees;
 use crate::layout::TREE_META;
 
 /// Version of the on-disk format (database layout and snapshot files).
-pub const FORMAT_VERSION: u32 = 1;
+/// 1: log and state in one database. 2: the log in its own database (`data_dir/log`).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Tunables of the store.
 #[derive(Clone, Debug)]
@@ -79,9 +85,14 @@ pub struct StateStatus {
     pub format_version: u32,
 }
 
-fn open_db(data_dir: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {
+/// sled page cache of the log database: it serves only followers catching up.
+fn log_cache_bytes(cache_capacity_bytes: u64) -> u64 {
+    (cache_capacity_bytes / 4).clamp(4 << 20, 64 << 20)
+}
+
+fn open_db(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {
     let config = sled::Config::new()
-        .path(data_dir.join("db"))
+        .path(path)
         .cache_capacity(cache_capacity_bytes)
         .flush_every_ms(None);
     // After the last handle of a database is dropped, sled's background I/O threads may hold
@@ -108,9 +119,10 @@ fn open_db(data_dir: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, Store
 pub fn open(data_dir: &Path, opts: StoreOptions) -> Result<(LogStore, StateMachine), StoreError> {
     let snapshot_dir = data_dir.join("snapshots");
     std::fs::create_dir_all(&snapshot_dir)?;
-    let db = open_db(data_dir, opts.cache_capacity_bytes)?;
+    let db = open_db(&data_dir.join("db"), opts.cache_capacity_bytes)?;
+    let log_db = open_db(&data_dir.join("log"), log_cache_bytes(opts.cache_capacity_bytes))?;
     let meta = db.open_tree(TREE_META)?;
-    layout::check_format(&db, &meta)?;
+    layout::check_format(&meta, &log_db)?;
 
     if let Some(pending) = layout::read_pending_install(&meta)? {
         tracing::warn!(file = %pending.file_name, "finishing an interrupted snapshot install");
@@ -133,7 +145,7 @@ pub fn open(data_dir: &Path, opts: StoreOptions) -> Result<(LogStore, StateMachi
     snapshot::remove_temp_files(&snapshot_dir)?;
     db.flush()?;
 
-    let log_store = LogStore::new(db.clone())?;
+    let log_store = LogStore::new(log_db)?;
     let state_machine = StateMachine::new(db, meta, snapshot_dir, &opts)?;
     Ok((log_store, state_machine))
 }
@@ -142,7 +154,7 @@ pub fn open(data_dir: &Path, opts: StoreOptions) -> Result<(LogStore, StateMachi
 /// under `data_dir` with one payload byte flipped, leaving sled's own structures valid
 /// (simulates bit rot that the per-record checksum must catch). Errors if `key` is absent.
 pub fn debug_corrupt_value(data_dir: &Path, key: &[u8]) -> Result<(), StoreError> {
-    let db = open_db(data_dir, StoreOptions::default().cache_capacity_bytes)?;
+    let db = open_db(&data_dir.join("db"), StoreOptions::default().cache_capacity_bytes)?;
     let meta = db.open_tree(TREE_META)?;
     if !meta.contains_key(layout::META_FORMAT_VERSION)? {
         return Err(StoreError::Io(io::Error::new(

@@ -29,6 +29,7 @@ use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 use std::time::UNIX_EPOCH;
 
+use futures::FutureExt;
 use futures::Stream;
 use futures::TryStreamExt;
 use lookout_types::Entry;
@@ -98,6 +99,9 @@ struct Progress {
     keys: u64,
     snapshot_index: u64,
 }
+
+/// Most entries applied in one hand-off to a blocking thread.
+const MAX_APPLY_BATCH: usize = 256;
 
 /// State shared by the state machine, its readers and its snapshot builders.
 struct Shared {
@@ -866,17 +870,41 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         // sled is synchronous and one entry of a bulk ingest is a large transaction: on a
         // multi-threaded runtime, hand this worker's other tasks (heartbeats, votes) to
-        // another thread while it runs, so a busy follower still answers its leader.
+        // another thread while it runs, so a busy follower still answers its leader. The
+        // hand-off is paid once per batch of entries that are ready, not once per entry.
         let multi_thread = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        while let Some((entry, responder)) = entries.try_next().await? {
-            let response = if multi_thread {
-                tokio::task::block_in_place(|| self.apply_one(entry))?
-            } else {
-                self.apply_one(entry)?
+        while let Some(first) = entries.try_next().await? {
+            let mut batch = vec![first];
+            while batch.len() < MAX_APPLY_BATCH {
+                match entries.try_next().now_or_never() {
+                    Some(Ok(Some(next))) => batch.push(next),
+                    Some(Err(e)) => return Err(e),
+                    Some(Ok(None)) | None => break,
+                }
+            }
+            let mut apply_all = || {
+                let mut done = Vec::with_capacity(batch.len());
+                for (entry, responder) in batch.drain(..) {
+                    match self.apply_one(entry) {
+                        Ok(response) => done.push((responder, response)),
+                        Err(e) => return (done, Some(e)),
+                    }
+                }
+                (done, None)
             };
-            if let Some(responder) = responder {
-                responder.send(response);
+            let (done, failed) = if multi_thread {
+                tokio::task::block_in_place(apply_all)
+            } else {
+                apply_all()
+            };
+            for (responder, response) in done {
+                if let Some(responder) = responder {
+                    responder.send(response);
+                }
+            }
+            if let Some(e) = failed {
+                return Err(e);
             }
         }
         Ok(())

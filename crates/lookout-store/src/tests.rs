@@ -688,7 +688,7 @@ async fn corrupt_log_entry_is_detected() {
         log.blocking_append((0..5).map(blank)).await.unwrap();
     }
     {
-        let db = crate::open_db(dir.path(), 1 << 20).unwrap();
+        let db = crate::open_db(&dir.path().join("log"), 1 << 20).unwrap();
         let tree = db.open_tree(layout::TREE_LOG).unwrap();
         let key = codec::u64_key(3);
         let mut raw = tree.get(key).unwrap().unwrap().to_vec();
@@ -709,7 +709,7 @@ fn unknown_format_version_is_refused() {
     let dir = TempDir::new().unwrap();
     drop(open(dir.path()));
     {
-        let db = crate::open_db(dir.path(), 1 << 20).unwrap();
+        let db = crate::open_db(&dir.path().join("db"), 1 << 20).unwrap();
         let meta = db.open_tree(layout::TREE_META).unwrap();
         meta.insert(
             layout::META_FORMAT_VERSION,
@@ -724,20 +724,20 @@ fn unknown_format_version_is_refused() {
             err,
             StoreError::UnknownFormat {
                 found: 7,
-                supported: 1
+                supported: crate::FORMAT_VERSION
             }
         ),
         "{err:?}"
     );
     let msg = err.to_string();
-    assert!(msg.contains('7') && msg.contains('1'), "{msg}");
+    assert!(msg.contains('7') && msg.contains(&crate::FORMAT_VERSION.to_string()), "{msg}");
 }
 
 #[test]
 fn format_version_is_recorded_at_creation() {
     let dir = TempDir::new().unwrap();
     drop(open(dir.path()));
-    let db = crate::open_db(dir.path(), 1 << 20).unwrap();
+    let db = crate::open_db(&dir.path().join("db"), 1 << 20).unwrap();
     let raw = db
         .open_tree(layout::TREE_META)
         .unwrap()
@@ -1009,7 +1009,7 @@ async fn interrupted_install_is_finished_by_open() {
             &mut std::fs::File::create(b_dir.path().join("snapshots").join(name)).unwrap(),
         )
         .unwrap();
-        let db = crate::open_db(b_dir.path(), 1 << 20).unwrap();
+        let db = crate::open_db(&b_dir.path().join("db"), 1 << 20).unwrap();
         let meta = db.open_tree(layout::TREE_META).unwrap();
         let pending = layout::PendingInstall {
             file_name: name.into(),
@@ -1033,7 +1033,7 @@ async fn interrupted_install_is_finished_by_open() {
     let db_trees: Vec<String> = {
         // The old generation's trees are gone.
         drop((_lb, b));
-        let db = crate::open_db(b_dir.path(), 1 << 20).unwrap();
+        let db = crate::open_db(&b_dir.path().join("db"), 1 << 20).unwrap();
         db.tree_names()
             .iter()
             .map(|n| String::from_utf8_lossy(n).into_owned())
@@ -1058,7 +1058,7 @@ async fn interrupted_install_of_a_damaged_file_keeps_the_old_state() {
             b"LKSNAP\r\n garbage",
         )
         .unwrap();
-        let db = crate::open_db(dir.path(), 1 << 20).unwrap();
+        let db = crate::open_db(&dir.path().join("db"), 1 << 20).unwrap();
         let meta = db.open_tree(layout::TREE_META).unwrap();
         let pending = layout::PendingInstall {
             file_name: name.into(),
@@ -1075,7 +1075,7 @@ async fn interrupted_install_of_a_damaged_file_keeps_the_old_state() {
     assert_eq!(sm.reader().status(), before);
     assert_eq!(sm.reader().get(b"old").unwrap().unwrap().value, b"state");
     drop((_log, sm));
-    let db = crate::open_db(dir.path(), 1 << 20).unwrap();
+    let db = crate::open_db(&dir.path().join("db"), 1 << 20).unwrap();
     let meta = db.open_tree(layout::TREE_META).unwrap();
     assert!(layout::read_pending_install(&meta).unwrap().is_none());
 }
@@ -1118,3 +1118,4 @@ async fn snapshot_reader_never_panics_on_garbage() {
         assert!(crate::snapshot::verify(&f).is_err(), "round {round}");
     }
 }
+

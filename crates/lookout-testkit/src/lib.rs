@@ -81,7 +81,7 @@ impl ClusterSpec {
 
 /// A distinct 127.a.b.0/24-style block per cluster so clusters in parallel tests and
 /// processes do not collide.
-fn address_block() -> (u8, u8) {
+pub fn address_block() -> (u8, u8) {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let seed = (std::process::id().wrapping_mul(7919)).wrapping_add(n.wrapping_mul(104_729));
@@ -241,6 +241,16 @@ impl TestCluster {
 
     pub fn is_running(&self, id: u64) -> bool {
         self.procs.contains_key(&id)
+    }
+
+    /// The OS process id of a node this cluster started and has not killed.
+    pub fn pid(&self, id: u64) -> Option<u32> {
+        self.procs.get(&id).map(|c| c.id())
+    }
+
+    /// Ids of started nodes whose process has exited on its own (crashed).
+    pub fn exited(&mut self) -> Vec<u64> {
+        self.procs.iter_mut().filter_map(|(id, c)| matches!(c.try_wait(), Ok(Some(_))).then_some(*id)).collect()
     }
 
     pub fn log(&self, id: u64) -> String {

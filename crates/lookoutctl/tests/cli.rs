@@ -284,7 +284,7 @@ fn status_commands(c: &TestCluster, ctl: &Ctl, leader: u64) {
         assert_eq!(r["client_addr"], c.client_addr(id));
         assert_eq!(r["leader_client_addr"], c.client_addr(leader));
         assert_eq!(r["term"], term, "one term everywhere: {rows:?}");
-        assert_eq!(r["format_version"], 1);
+        assert_eq!(r["format_version"], 2, "the store format (lookout_store::FORMAT_VERSION)");
         assert!(!r["build_version"].as_str().unwrap().is_empty());
         assert!(!r["digest"].as_str().unwrap().is_empty());
         assert!(r["applied_index"].as_u64().unwrap() >= 1, "{r}");

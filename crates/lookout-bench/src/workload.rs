@@ -1,0 +1,254 @@
+//! The workloads and the drivers that issue them against Lookout or etcd.
+//!
+//! Connection placement is the same for both systems: writes go to the leader over
+//! `connections` HTTP/2 connections (so neither pays a forwarding hop), reads spread
+//! their connections over every member.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use clap::ValueEnum;
+use etcd_client::GetOptions;
+use etcd_client::KvClient as EtcdKv;
+use lookout_gen::GenConfig;
+use lookout_proto::v1 as pb;
+use lookout_proto::v1::kv_client::KvClient;
+use lookout_proto::v1::screening_client::ScreeningClient;
+use lookout_testkit::TestCluster;
+use lookout_testkit::request_id;
+use tonic::transport::Channel;
+
+use crate::etcd::EtcdCluster;
+use crate::load::ErrorClass;
+use crate::load::status_class;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Workload {
+    Put,
+    GetLinearizable,
+    GetLease,
+    GetStale,
+    Screen,
+    Manifest,
+    /// 95% Screen, 5% PutLookout of new subjects.
+    Mixed,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 7] = [
+        Workload::Put,
+        Workload::GetLinearizable,
+        Workload::GetLease,
+        Workload::GetStale,
+        Workload::Screen,
+        Workload::Manifest,
+        Workload::Mixed,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Put => "put",
+            Workload::GetLinearizable => "get-linearizable",
+            Workload::GetLease => "get-lease",
+            Workload::GetStale => "get-stale",
+            Workload::Screen => "screen",
+            Workload::Manifest => "manifest",
+            Workload::Mixed => "mixed",
+        }
+    }
+
+    /// Whether etcd has an equivalent (stale = etcd's serializable read).
+    pub fn etcd_has(self) -> bool {
+        matches!(self, Workload::Put | Workload::GetLinearizable | Workload::GetStale)
+    }
+
+    pub fn needs_watch_list(self) -> bool {
+        matches!(self, Workload::Screen | Workload::Manifest | Workload::Mixed)
+    }
+
+    pub fn writes(self) -> bool {
+        matches!(self, Workload::Put)
+    }
+}
+
+/// Key and value shape of the KV workloads.
+#[derive(Clone, Debug)]
+pub struct KvShape {
+    pub keys: u64,
+    pub value_size: usize,
+}
+
+impl KvShape {
+    pub fn key(&self, client: usize, seq: u64) -> String {
+        format!("bench/{:06}", (client as u64).wrapping_mul(7919).wrapping_add(seq) % self.keys)
+    }
+}
+
+/// Pre-built screening requests drawn from the generated population.
+pub struct ScreeningPool {
+    cfg: GenConfig,
+    identities: Vec<pb::Identity>,
+    manifests: Vec<pb::ScreenManifestRequest>,
+    next_lookout: AtomicU64,
+}
+
+impl ScreeningPool {
+    /// `loaded` is how many generated lookouts the cluster holds; mixed-workload writes
+    /// create new ones after those.
+    pub fn new(cfg: &GenConfig, loaded: u64, identities: u64, manifests: u64) -> ScreeningPool {
+        let identities = (0..identities).map(|j| lookout_wire::identity_to_pb(&lookout_gen::traveller(cfg, j).identity)).collect();
+        let manifests = (0..manifests)
+            .map(|f| {
+                let (itin, pax) = lookout_gen::manifest(cfg, f, 300, 3);
+                pb::ScreenManifestRequest {
+                    read: None,
+                    flight: Some(lookout_wire::itinerary_to_pb(&itin)),
+                    passengers: pax
+                        .iter()
+                        .map(|p| pb::ManifestPassenger { reference: p.id.clone(), identity: Some(lookout_wire::identity_to_pb(&p.identity)) })
+                        .collect(),
+                }
+            })
+            .collect();
+        ScreeningPool { cfg: cfg.clone(), identities, manifests, next_lookout: AtomicU64::new(loaded + 1_000_000_000) }
+    }
+
+    pub fn identity(&self, n: u64) -> pb::Identity {
+        self.identities[(n % self.identities.len() as u64) as usize].clone()
+    }
+}
+
+/// Issues workload operations against a running Lookout cluster.
+pub struct LookoutDriver {
+    leader: Vec<Channel>,
+    spread: Vec<Channel>,
+    shape: KvShape,
+    value: Vec<u8>,
+    /// Distinguishes request ids of drivers against one cluster.
+    run: u64,
+    /// Writes issued by this driver: every write gets a fresh request id.
+    writes: AtomicU64,
+    deadline: Duration,
+    pub screening: Option<Arc<ScreeningPool>>,
+}
+
+impl LookoutDriver {
+    pub fn new(c: &TestCluster, leader: u64, connections: usize, shape: &KvShape, run: u64, deadline: Duration) -> LookoutDriver {
+        let connections = connections.max(1);
+        LookoutDriver {
+            leader: (0..connections).map(|_| c.channel(leader)).collect(),
+            spread: (0..connections).map(|i| c.channel(c.ids[i % c.ids.len()])).collect(),
+            shape: shape.clone(),
+            value: vec![b'v'; shape.value_size],
+            run,
+            writes: AtomicU64::new(0),
+            deadline,
+            screening: None,
+        }
+    }
+
+    fn request<T>(&self, msg: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(msg);
+        r.set_timeout(self.deadline);
+        r
+    }
+
+    fn write_id(&self) -> Vec<u8> {
+        request_id((self.run << 48) | self.writes.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn pool(&self) -> Result<&ScreeningPool, ErrorClass> {
+        self.screening.as_deref().ok_or_else(|| "NoWatchList".to_string())
+    }
+
+    pub async fn op(&self, w: Workload, client: usize, seq: u64) -> Result<(), ErrorClass> {
+        let leader = self.leader[client % self.leader.len()].clone();
+        let spread = self.spread[client % self.spread.len()].clone();
+        let read = |c: pb::Consistency| Some(pb::ReadOptions { consistency: c as i32, max_staleness_ms: 0 });
+        let r = match w {
+            Workload::Put => {
+                let req = pb::PutRequest {
+                    header: Some(pb::WriteHeader { request_id: self.write_id() }),
+                    key: self.shape.key(client, seq).into_bytes(),
+                    value: self.value.clone(),
+                };
+                KvClient::new(leader).put(self.request(req)).await.map(drop)
+            }
+            Workload::GetLinearizable | Workload::GetLease | Workload::GetStale => {
+                let c = match w {
+                    Workload::GetLinearizable => pb::Consistency::Linearizable,
+                    Workload::GetLease => pb::Consistency::Lease,
+                    _ => pb::Consistency::Stale,
+                };
+                let req = pb::GetRequest { read: read(c), key: self.shape.key(client, seq).into_bytes() };
+                // Lease reads are served by the leader only.
+                let ch = if w == Workload::GetLease { leader } else { spread };
+                KvClient::new(ch).get(self.request(req)).await.map(drop)
+            }
+            Workload::Screen => self.screen(spread, client, seq).await,
+            Workload::Manifest => {
+                let pool = self.pool()?;
+                let req = pool.manifests[(client as u64 + seq) as usize % pool.manifests.len()].clone();
+                ScreeningClient::new(spread).screen_manifest(self.request(req)).await.map(drop)
+            }
+            Workload::Mixed => {
+                if (client as u64 + seq) % 20 == 0 {
+                    let pool = self.pool()?;
+                    let i = pool.next_lookout.fetch_add(1, Ordering::Relaxed);
+                    let req = pb::PutLookoutRequest {
+                        header: Some(pb::WriteHeader { request_id: self.write_id() }),
+                        lookout: Some(lookout_wire::lookout_to_pb(&lookout_gen::lookout(&pool.cfg, i), 0)),
+                        expected_version: None,
+                        actor: "bench".into(),
+                    };
+                    ScreeningClient::new(leader).put_lookout(self.request(req)).await.map(drop)
+                } else {
+                    self.screen(spread, client, seq).await
+                }
+            }
+        };
+        r.map_err(|s| status_class(&s))
+    }
+
+    async fn screen(&self, ch: Channel, client: usize, seq: u64) -> Result<(), tonic::Status> {
+        let pool = self.pool().map_err(tonic::Status::failed_precondition)?;
+        let req = pb::ScreenRequest { read: None, identity: Some(pool.identity((client as u64).wrapping_mul(104_729).wrapping_add(seq))) };
+        ScreeningClient::new(ch).screen(self.request(req)).await.map(drop)
+    }
+}
+
+/// Issues the KV workloads against a running etcd cluster.
+pub struct EtcdDriver {
+    leader: Vec<EtcdKv>,
+    spread: Vec<EtcdKv>,
+    shape: KvShape,
+    value: Vec<u8>,
+}
+
+impl EtcdDriver {
+    pub async fn new(c: &EtcdCluster, leader: u64, connections: usize, shape: &KvShape) -> anyhow::Result<EtcdDriver> {
+        let connections = connections.max(1);
+        let mut l = vec![];
+        let mut s = vec![];
+        for i in 0..connections {
+            l.push(c.client(leader).await?.kv_client());
+            s.push(c.client(c.ids[i % c.ids.len()]).await?.kv_client());
+        }
+        Ok(EtcdDriver { leader: l, spread: s, shape: shape.clone(), value: vec![b'v'; shape.value_size] })
+    }
+
+    pub async fn op(&self, w: Workload, client: usize, seq: u64) -> Result<(), ErrorClass> {
+        let key = self.shape.key(client, seq);
+        let r = match w {
+            Workload::Put => self.leader[client % self.leader.len()].clone().put(key, self.value.clone(), None).await.map(drop),
+            Workload::GetLinearizable => self.spread[client % self.spread.len()].clone().get(key, None).await.map(drop),
+            Workload::GetStale => {
+                self.spread[client % self.spread.len()].clone().get(key, Some(GetOptions::new().with_serializable())).await.map(drop)
+            }
+            other => return Err(format!("Unsupported({})", other.name())),
+        };
+        r.map_err(|e| crate::etcd::error_class(&e))
+    }
+}
