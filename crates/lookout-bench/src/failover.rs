@@ -262,17 +262,20 @@ pub async fn run(mut s: Subject, kill: Kill, trials: usize, timeout: Duration, p
         // Keep writing until writes have been flowing again for a second.
         let resume_deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let last = acked.lock().unwrap().last().map(|(t, _)| *t);
-            if last.is_some_and(|t| t > killed_at && t.elapsed() > Duration::from_millis(1000)) || Instant::now() > resume_deadline {
+            let resumed_at = acked.lock().unwrap().iter().rev().take_while(|(t, _)| *t > killed_at).last().map(|(t, _)| *t);
+            if resumed_at.is_some_and(|t| t.elapsed() > Duration::from_millis(1000)) || Instant::now() > resume_deadline {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         stop.store(true, Ordering::Relaxed);
+        let stopped_at = Instant::now();
         writer.await?;
         let acked = acked.lock().unwrap().clone();
-        let gap = acked.windows(2).map(|w| w[1].0 - w[0].0).max().unwrap_or_default();
-        let resumed = acked.last().is_some_and(|(t, _)| *t > killed_at);
+        // The longest stretch without a successful write, including a trailing one: a
+        // writer that never recovers shows as a gap lasting until the loop was stopped.
+        let trailing = acked.last().map_or(stopped_at - killed_at, |(t, _)| stopped_at.saturating_duration_since(*t));
+        let gap = acked.windows(2).map(|w| w[1].0 - w[0].0).max().unwrap_or_default().max(trailing);
         for v in &victims {
             s.restart(*v)?;
         }
@@ -281,8 +284,7 @@ pub async fn run(mut s: Subject, kill: Kill, trials: usize, timeout: Duration, p
         let lost = s.count_missing(&keys).await?;
         let t = Trial {
             killed: victims.clone(),
-            // Writes that never resumed count as a gap of the whole wait.
-            gap_ms: if resumed { gap.as_millis() as u64 } else { killed_at.elapsed().as_millis() as u64 },
+            gap_ms: gap.as_millis() as u64,
             new_leader_ms: new_leader.map(|d| d.as_millis() as u64),
             acked: acked.len(),
             lost,

@@ -122,7 +122,11 @@ impl ScreeningPool {
 
 /// Issues workload operations against a running Lookout cluster.
 pub struct LookoutDriver {
-    leader: Vec<Channel>,
+    /// `connections` channels to every node; writes use the current leader's.
+    by_node: std::collections::BTreeMap<u64, Vec<Channel>>,
+    /// The node writes go to: follows the leader hint of a refused write, as a real
+    /// client does (lookout-client), so a leader change costs an election, not the run.
+    leader: AtomicU64,
     spread: Vec<Channel>,
     shape: KvShape,
     value: Vec<u8>,
@@ -138,7 +142,8 @@ impl LookoutDriver {
     pub fn new(c: &TestCluster, leader: u64, connections: usize, shape: &KvShape, run: u64, deadline: Duration) -> LookoutDriver {
         let connections = connections.max(1);
         LookoutDriver {
-            leader: (0..connections).map(|_| c.channel(leader)).collect(),
+            by_node: c.ids.iter().map(|&id| (id, (0..connections).map(|_| c.channel(id)).collect())).collect(),
+            leader: AtomicU64::new(leader),
             spread: (0..connections).map(|i| c.channel(c.ids[i % c.ids.len()])).collect(),
             shape: shape.clone(),
             value: vec![b'v'; shape.value_size],
@@ -164,7 +169,8 @@ impl LookoutDriver {
     }
 
     pub async fn op(&self, w: Workload, client: usize, seq: u64) -> Result<(), ErrorClass> {
-        let leader = self.leader[client % self.leader.len()].clone();
+        let target = self.leader.load(Ordering::Relaxed);
+        let leader = self.by_node[&target][client % self.spread.len()].clone();
         let spread = self.spread[client % self.spread.len()].clone();
         let read = |c: pb::Consistency| Some(pb::ReadOptions { consistency: c as i32, max_staleness_ms: 0 });
         let r = match w {
@@ -209,7 +215,13 @@ impl LookoutDriver {
                 }
             }
         };
-        r.map_err(|s| status_class(&s))
+        r.map_err(|s| {
+            let hint = s.metadata().get("lookout-leader-id").and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            if let Some(l) = hint.filter(|l| self.by_node.contains_key(l)) {
+                self.leader.store(l, Ordering::Relaxed);
+            }
+            status_class(&s)
+        })
     }
 
     async fn screen(&self, ch: Channel, client: usize, seq: u64) -> Result<(), tonic::Status> {

@@ -4,8 +4,9 @@
 //! `request_deadline_ms`. The in-flight bound is a semaphore; when it is exhausted the
 //! request is refused at once with `ResourceExhausted` instead of queueing without bound.
 //!
-//! CPU-bound work (scoring screening candidates) also needs a compute slot: a few per
-//! core, so admitted work is not slowed by an unbounded number of others sharing the CPU.
+//! CPU-bound requests (screening: read fence, candidate lookup and scoring) also need a
+//! compute slot for their whole run: a few per core, so admitted work is not slowed by an
+//! unbounded number of others sharing the CPU.
 //! A request waits at most [`COMPUTE_QUEUE_WAIT`] for one, then is shed with
 //! `ResourceExhausted`: under overload the node answers fewer requests, each on time,
 //! instead of every request late.
@@ -19,9 +20,9 @@ use tokio::sync::Semaphore;
 use tonic::Status;
 
 /// Longest a request waits for a compute slot before it is shed.
-pub const COMPUTE_QUEUE_WAIT: Duration = Duration::from_millis(50);
+pub const COMPUTE_QUEUE_WAIT: Duration = Duration::from_millis(25);
 /// Compute slots per core.
-const COMPUTE_SLOTS_PER_CORE: usize = 2;
+const COMPUTE_SLOTS_PER_CORE: usize = 4;
 
 #[derive(Clone)]
 pub struct Admission {
