@@ -528,7 +528,7 @@ async fn full(bin: &Path, out: &Path, duration: u64, trials: usize, lookouts: u6
     eprintln!("== capacity: {lookouts} lookouts, peak day {queries} screens, {overload_secs} s overload");
     let cap = capacity_run(bin, lookouts, queries, 32, overload_secs, 5, 2, true).await?;
     let results = json!({
-        "date": chrono_free_date(),
+        "date": today(),
         "machine": machine(),
         "command": std::env::args().collect::<Vec<_>>().join(" "),
         "compare": figures, "ratios": ratios,
@@ -546,19 +546,10 @@ async fn full(bin: &Path, out: &Path, duration: u64, trials: usize, lookouts: u6
     Ok(())
 }
 
-/// Today's date (UTC) from the system clock, without a date crate.
-fn chrono_free_date() -> String {
-    let days = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() / 86_400).unwrap_or(0) as i64;
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+/// Today's date (UTC) from the system clock.
+fn today() -> String {
+    let days = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() / 86_400).unwrap_or(0);
+    let (y, m, d) = lookout_gen::civil_from_days(days as i64);
     format!("{y:04}-{m:02}-{d:02}")
 }
 

@@ -58,15 +58,7 @@ pub async fn run(
     let mut mhist = Histogram::<u64>::new(3)?;
     let mut flagged_planted = 0u64;
     for f in 0..manifests {
-        let (itin, pax) = lookout_gen::manifest(&cfg, f, 300, 3);
-        let req = pb::ScreenManifestRequest {
-            read: None,
-            flight: Some(lookout_wire::itinerary_to_pb(&itin)),
-            passengers: pax
-                .iter()
-                .map(|p| pb::ManifestPassenger { reference: p.id.clone(), identity: Some(lookout_wire::identity_to_pb(&p.identity)) })
-                .collect(),
-        };
+        let (pax, req) = crate::workload::manifest_request(&cfg, f);
         let t0 = Instant::now();
         let r = client.screen_manifest(req).await?.into_inner();
         mhist.record(t0.elapsed().as_micros() as u64)?;

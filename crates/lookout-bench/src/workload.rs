@@ -99,25 +99,27 @@ impl ScreeningPool {
     /// create new ones after those.
     pub fn new(cfg: &GenConfig, loaded: u64, identities: u64, manifests: u64) -> ScreeningPool {
         let identities = (0..identities).map(|j| lookout_wire::identity_to_pb(&lookout_gen::traveller(cfg, j).identity)).collect();
-        let manifests = (0..manifests)
-            .map(|f| {
-                let (itin, pax) = lookout_gen::manifest(cfg, f, 300, 3);
-                pb::ScreenManifestRequest {
-                    read: None,
-                    flight: Some(lookout_wire::itinerary_to_pb(&itin)),
-                    passengers: pax
-                        .iter()
-                        .map(|p| pb::ManifestPassenger { reference: p.id.clone(), identity: Some(lookout_wire::identity_to_pb(&p.identity)) })
-                        .collect(),
-                }
-            })
-            .collect();
+        let manifests = (0..manifests).map(|f| manifest_request(cfg, f).1).collect();
         ScreeningPool { cfg: cfg.clone(), identities, manifests, next_lookout: AtomicU64::new(loaded + 1_000_000_000) }
     }
 
     pub fn identity(&self, n: u64) -> pb::Identity {
         self.identities[(n % self.identities.len() as u64) as usize].clone()
     }
+}
+
+/// Generated flight `f`: 300 passengers with 3 planted matches, and its ScreenManifest request.
+pub fn manifest_request(cfg: &GenConfig, f: u64) -> (Vec<lookout_gen::GeneratedTraveller>, pb::ScreenManifestRequest) {
+    let (itin, pax) = lookout_gen::manifest(cfg, f, 300, 3);
+    let req = pb::ScreenManifestRequest {
+        read: None,
+        flight: Some(lookout_wire::itinerary_to_pb(&itin)),
+        passengers: pax
+            .iter()
+            .map(|p| pb::ManifestPassenger { reference: p.id.clone(), identity: Some(lookout_wire::identity_to_pb(&p.identity)) })
+            .collect(),
+    };
+    (pax, req)
 }
 
 /// Issues workload operations against a running Lookout cluster.

@@ -228,8 +228,10 @@ pub fn traveller_id(j: u64) -> String {
 // ---------------------------------------------------------------------------
 // Dates
 
-/// (year, month, day) of a day count since 1970-01-01 (proleptic Gregorian).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+/// (year, month, day) of a day count since 1970-01-01 (proleptic Gregorian; Howard
+/// Hinnant's algorithm). The one date conversion of the workspace: lookoutctl and the
+/// bench use it too.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
