@@ -34,6 +34,9 @@ pub struct Figures {
     pub p999_ms: f64,
     /// Failed requests in the measured window, by class.
     pub errors: BTreeMap<ErrorClass, u64>,
+    /// Attempts refused with `Unavailable` and retried within the request's deadline
+    /// (leader changes), warm-up included; they are not errors unless the retries failed.
+    pub retried: u64,
 }
 
 impl Figures {
@@ -97,6 +100,7 @@ impl Tally {
             p99_ms: q(0.99),
             p999_ms: q(0.999),
             errors: self.errors.clone(),
+            retried: 0,
         }
     }
 }

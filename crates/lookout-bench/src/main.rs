@@ -367,12 +367,15 @@ fn check_preload(f: &Figures) -> anyhow::Result<()> {
 }
 
 async fn lookout_run(d: &Arc<LookoutDriver>, w: Workload, spec: &LoadSpec) -> Figures {
-    let d = d.clone();
-    load::closed_loop("lookout", w.name(), spec, move |c, s| {
-        let d = d.clone();
+    let before = d.retried();
+    let driver = d.clone();
+    let mut f = load::closed_loop("lookout", w.name(), spec, move |c, s| {
+        let d = driver.clone();
         async move { d.op(w, c, s).await }
     })
-    .await
+    .await;
+    f.retried = d.retried() - before;
+    f
 }
 
 async fn etcd_run(d: &Arc<EtcdDriver>, w: Workload, spec: &LoadSpec) -> Figures {

@@ -38,10 +38,14 @@ pub fn ratios(figures: &[Figures]) -> Vec<Ratio> {
 }
 
 fn errors(f: &Figures) -> String {
-    if f.errors.is_empty() {
+    let errors = if f.errors.is_empty() {
         "0".to_string()
     } else {
         f.errors.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(" ")
+    };
+    match f.retried {
+        0 => errors,
+        n => format!("{errors} (retried {n})"),
     }
 }
 
@@ -190,6 +194,7 @@ mod tests {
             p99_ms: p99,
             p999_ms: p99,
             errors: BTreeMap::new(),
+            retried: 0,
         }
     }
 

@@ -137,7 +137,17 @@ pub struct LookoutDriver {
     /// Writes issued by this driver: every write gets a fresh request id.
     writes: AtomicU64,
     deadline: Duration,
+    retried: AtomicU64,
     pub screening: Option<Arc<ScreeningPool>>,
+}
+
+/// One workload operation, fixed before its first attempt.
+struct Op {
+    workload: Workload,
+    seq: u64,
+    /// Writes only: the request id every attempt carries, and for a mixed-workload write
+    /// the generated lookout it stores.
+    write: Option<(Vec<u8>, Option<u64>)>,
 }
 
 impl LookoutDriver {
@@ -152,13 +162,14 @@ impl LookoutDriver {
             run,
             writes: AtomicU64::new(0),
             deadline,
+            retried: AtomicU64::new(0),
             screening: None,
         }
     }
 
-    fn request<T>(&self, msg: T) -> tonic::Request<T> {
+    fn request<T>(&self, msg: T, timeout: Duration) -> tonic::Request<T> {
         let mut r = tonic::Request::new(msg);
-        r.set_timeout(self.deadline);
+        r.set_timeout(timeout);
         r
     }
 
@@ -170,21 +181,72 @@ impl LookoutDriver {
         self.screening.as_deref().ok_or_else(|| "NoWatchList".to_string())
     }
 
+    /// Requests refused with `Unavailable` (not the leader, election in progress) were
+    /// retried, as lookout-client does; the figures count only what failed for good.
+    pub fn retried(&self) -> u64 {
+        self.retried.load(Ordering::Relaxed)
+    }
+
+    /// One workload operation within the driver's deadline. `Unavailable` is retried on
+    /// the hinted leader (or the same node after a short backoff) until the deadline, as
+    /// lookout-client does: a write keeps its request id across attempts, so it is applied
+    /// at most once. Anything else (`ResourceExhausted` above all) is the outcome.
     pub async fn op(&self, w: Workload, client: usize, seq: u64) -> Result<(), ErrorClass> {
+        let started = std::time::Instant::now();
+        let op = self.prepare(w, client, seq)?;
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            let left = self.deadline.saturating_sub(started.elapsed());
+            let status = match self.attempt(&op, client, left).await {
+                Ok(()) => return Ok(()),
+                Err(s) => s,
+            };
+            let hint = status.metadata().get("lookout-leader-id").and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            let moved = match hint.filter(|l| self.by_node.contains_key(l)) {
+                Some(l) => self.leader.swap(l, Ordering::Relaxed) != l,
+                None => false,
+            };
+            let left = self.deadline.saturating_sub(started.elapsed());
+            if status.code() != tonic::Code::Unavailable || left <= backoff {
+                return Err(status_class(&status));
+            }
+            self.retried.fetch_add(1, Ordering::Relaxed);
+            if !moved {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(200));
+            }
+        }
+    }
+
+    /// Everything an operation's attempts share: its request id, and for a mixed-workload
+    /// write the lookout it creates.
+    fn prepare(&self, w: Workload, client: usize, seq: u64) -> Result<Op, ErrorClass> {
+        let write = match w {
+            Workload::Put => Some(None),
+            Workload::Mixed if (client as u64 + seq) % 20 == 0 => {
+                Some(Some(self.pool()?.next_lookout.fetch_add(1, Ordering::Relaxed)))
+            }
+            _ => None,
+        };
+        Ok(Op { workload: w, seq, write: write.map(|lookout| (self.write_id(), lookout)) })
+    }
+
+    async fn attempt(&self, op: &Op, client: usize, timeout: Duration) -> Result<(), tonic::Status> {
         let target = self.leader.load(Ordering::Relaxed);
         let leader = self.by_node[&target][client % self.spread.len()].clone();
         let spread = self.spread[client % self.spread.len()].clone();
         let read = |c: pb::Consistency| Some(pb::ReadOptions { consistency: c as i32, max_staleness_ms: 0 });
-        let r = match w {
-            Workload::Put => {
+        let seq = op.seq;
+        match (op.workload, &op.write) {
+            (Workload::Put, Some((id, _))) => {
                 let req = pb::PutRequest {
-                    header: Some(pb::WriteHeader { request_id: self.write_id() }),
+                    header: Some(pb::WriteHeader { request_id: id.clone() }),
                     key: self.shape.key(client, seq).into_bytes(),
                     value: self.value.clone(),
                 };
-                KvClient::new(leader).put(self.request(req)).await.map(drop)
+                KvClient::new(leader).put(self.request(req, timeout)).await.map(drop)
             }
-            Workload::GetLinearizable | Workload::GetLease | Workload::GetStale => {
+            (w @ (Workload::GetLinearizable | Workload::GetLease | Workload::GetStale), _) => {
                 let c = match w {
                     Workload::GetLinearizable => pb::Consistency::Linearizable,
                     Workload::GetLease => pb::Consistency::Lease,
@@ -193,43 +255,31 @@ impl LookoutDriver {
                 let req = pb::GetRequest { read: read(c), key: self.shape.key(client, seq).into_bytes() };
                 // Lease reads are served by the leader only.
                 let ch = if w == Workload::GetLease { leader } else { spread };
-                KvClient::new(ch).get(self.request(req)).await.map(drop)
+                KvClient::new(ch).get(self.request(req, timeout)).await.map(drop)
             }
-            Workload::Screen => self.screen(spread, client, seq).await,
-            Workload::Manifest => {
-                let pool = self.pool()?;
+            (Workload::Manifest, _) => {
+                let pool = self.pool().map_err(tonic::Status::failed_precondition)?;
                 let req = pool.manifests[(client as u64 + seq) as usize % pool.manifests.len()].clone();
-                ScreeningClient::new(spread).screen_manifest(self.request(req)).await.map(drop)
+                ScreeningClient::new(spread).screen_manifest(self.request(req, timeout)).await.map(drop)
             }
-            Workload::Mixed => {
-                if (client as u64 + seq) % 20 == 0 {
-                    let pool = self.pool()?;
-                    let i = pool.next_lookout.fetch_add(1, Ordering::Relaxed);
-                    let req = pb::PutLookoutRequest {
-                        header: Some(pb::WriteHeader { request_id: self.write_id() }),
-                        lookout: Some(lookout_wire::lookout_to_pb(&lookout_gen::lookout(&pool.cfg, i), 0)),
-                        expected_version: None,
-                        actor: "bench".into(),
-                    };
-                    ScreeningClient::new(leader).put_lookout(self.request(req)).await.map(drop)
-                } else {
-                    self.screen(spread, client, seq).await
-                }
+            (Workload::Mixed, Some((id, Some(i)))) => {
+                let pool = self.pool().map_err(tonic::Status::failed_precondition)?;
+                let req = pb::PutLookoutRequest {
+                    header: Some(pb::WriteHeader { request_id: id.clone() }),
+                    lookout: Some(lookout_wire::lookout_to_pb(&lookout_gen::lookout(&pool.cfg, *i), 0)),
+                    expected_version: None,
+                    actor: "bench".into(),
+                };
+                ScreeningClient::new(leader).put_lookout(self.request(req, timeout)).await.map(drop)
             }
-        };
-        r.map_err(|s| {
-            let hint = s.metadata().get("lookout-leader-id").and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-            if let Some(l) = hint.filter(|l| self.by_node.contains_key(l)) {
-                self.leader.store(l, Ordering::Relaxed);
-            }
-            status_class(&s)
-        })
+            _ => self.screen(spread, client, seq, timeout).await,
+        }
     }
 
-    async fn screen(&self, ch: Channel, client: usize, seq: u64) -> Result<(), tonic::Status> {
+    async fn screen(&self, ch: Channel, client: usize, seq: u64, timeout: Duration) -> Result<(), tonic::Status> {
         let pool = self.pool().map_err(tonic::Status::failed_precondition)?;
         let req = pb::ScreenRequest { read: None, identity: Some(pool.identity((client as u64).wrapping_mul(104_729).wrapping_add(seq))) };
-        ScreeningClient::new(ch).screen(self.request(req)).await.map(drop)
+        ScreeningClient::new(ch).screen(self.request(req, timeout)).await.map(drop)
     }
 }
 
@@ -264,5 +314,29 @@ impl EtcdDriver {
             other => return Err(format!("Unsupported({})", other.name())),
         };
         r.map_err(|e| crate::etcd::error_class(&e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lookout_testkit::ClusterSpec;
+
+    use super::*;
+
+    /// A driver whose leader guess is wrong (as after a leader change) is refused with
+    /// `Unavailable` plus a hint, follows it and retries: no write fails and the retry is
+    /// counted.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refused_writes_follow_the_leader_hint_within_the_deadline() {
+        let c = TestCluster::start(&ClusterSpec::three(), &lookout_testkit::built_lookoutd()).unwrap();
+        let leader = c.wait_leader(Duration::from_secs(30)).await.unwrap();
+        let follower = *c.ids.iter().find(|&&id| id != leader).unwrap();
+        let shape = KvShape { keys: 10, value_size: 8 };
+        let d = LookoutDriver::new(&c, follower, 1, &shape, 1, Duration::from_secs(5));
+        for seq in 0..10 {
+            d.op(Workload::Put, 0, seq).await.unwrap();
+        }
+        assert_eq!(d.retried(), 1, "only the first write goes to the wrong node");
+        assert_eq!(d.leader.load(Ordering::Relaxed), leader);
     }
 }
