@@ -529,30 +529,64 @@ fn adjust_for_dob(name_sim: f32, dob: DobAgreement) -> f32 {
     }
 }
 
-/// Scores `identity` against `lookout` ignoring the threshold, retirement and
-/// the validity window (use [`score`] for screening). Always returns a
-/// [`Match`] whose score is in 0.0..=1.0.
-pub fn evaluate(identity: &Identity, lookout: &Lookout) -> Match {
-    let mut reasons = Vec::new();
-
-    // 1. Exact document.
+/// The first of the identity's documents that exactly matches one of the lookout's
+/// (type, country, normalised number), as the lookout's document.
+fn document_hit<'l>(identity: &Identity, lookout: &'l Lookout) -> Option<&'l crate::types::Document> {
     let lookout_docs: Vec<(String, &crate::types::Document)> = lookout
         .documents
         .iter()
         .filter(|d| !normalise_document_number(&d.number).is_empty())
         .map(|d| (document_key(d), d))
         .collect();
-    let doc_hit = identity
+    if lookout_docs.is_empty() {
+        return None;
+    }
+    identity
         .documents
         .iter()
         .filter(|d| !normalise_document_number(&d.number).is_empty())
         .find_map(|d| {
             let k = document_key(d);
-            lookout_docs
-                .iter()
-                .find(|(lk, _)| *lk == k)
-                .map(|(_, ld)| *ld)
-        });
+            lookout_docs.iter().find(|(lk, _)| *lk == k).map(|(_, ld)| *ld)
+        })
+}
+
+/// The identity's names, normalised and prepared once per screen rather than once
+/// per candidate.
+fn prepare_identity(identity: &Identity) -> Vec<PreparedName> {
+    identity
+        .names
+        .iter()
+        .map(|n| prepare(&normalise_person_name(n)))
+        .collect()
+}
+
+/// The highest score `lookout` could reach against `identity` whatever the names:
+/// 1.0 on a document hit, else a perfect name adjusted for date of birth and sex.
+/// Exact, since the name similarity is at most 1.0 and every adjustment is monotone.
+fn score_bound(identity: &Identity, lookout: &Lookout) -> f32 {
+    if document_hit(identity, lookout).is_some() {
+        return 1.0;
+    }
+    let mut bound = adjust_for_dob(1.0, dob_agreement(identity.dob, lookout.subject.dob));
+    if identity.sex.conflicts_with(lookout.subject.sex) {
+        bound *= SEX_CONFLICT_FACTOR;
+    }
+    bound.clamp(0.0, 1.0)
+}
+
+/// Scores `identity` against `lookout` ignoring the threshold, retirement and
+/// the validity window (use [`score`] for screening). Always returns a
+/// [`Match`] whose score is in 0.0..=1.0.
+pub fn evaluate(identity: &Identity, lookout: &Lookout) -> Match {
+    evaluate_prepared(identity, &prepare_identity(identity), lookout)
+}
+
+fn evaluate_prepared(identity: &Identity, names: &[PreparedName], lookout: &Lookout) -> Match {
+    let mut reasons = Vec::new();
+
+    // 1. Exact document.
+    let doc_hit = document_hit(identity, lookout);
     if let Some(d) = doc_hit {
         reasons.push(Reason::DocumentExact {
             doc_type: d.doc_type,
@@ -566,10 +600,9 @@ pub fn evaluate(identity: &Identity, lookout: &Lookout) -> Match {
         .map(|n| prepare(&normalise_person_name(n)))
         .collect();
     let mut best: Option<(f32, bool, usize)> = None; // (sim, phonetic, lookout name index)
-    for name in &identity.names {
-        let p = prepare(&normalise_person_name(name));
+    for p in names {
         for (idx, ln) in lookout_names.iter().enumerate() {
-            let (s, ph) = prepared_similarity(&p, ln);
+            let (s, ph) = prepared_similarity(p, ln);
             if best.is_none_or(|(b, _, _)| s > b) {
                 best = Some((s, ph, idx));
             }
@@ -617,10 +650,19 @@ pub fn evaluate(identity: &Identity, lookout: &Lookout) -> Match {
 /// retired, outside its validity window at `config.now_ms`, or scores below
 /// `config.threshold`.
 pub fn score(identity: &Identity, lookout: &Lookout, config: &MatchConfig) -> Option<Match> {
+    score_prepared(identity, &prepare_identity(identity), lookout, config)
+}
+
+fn score_prepared(identity: &Identity, names: &[PreparedName], lookout: &Lookout, config: &MatchConfig) -> Option<Match> {
     if !lookout.is_active_at(config.now_ms) {
         return None;
     }
-    let m = evaluate(identity, lookout);
+    // Most candidates found under a name key and a neighbouring birth year have a
+    // conflicting date of birth, which caps them below the threshold: skip the names.
+    if score_bound(identity, lookout) < config.threshold {
+        return None;
+    }
+    let m = evaluate_prepared(identity, names, lookout);
     (m.score >= config.threshold).then_some(m)
 }
 
@@ -631,9 +673,10 @@ pub fn screen<'a>(
     candidates: impl IntoIterator<Item = &'a Lookout>,
     config: &MatchConfig,
 ) -> Vec<Match> {
+    let names = prepare_identity(identity);
     let mut out: Vec<Match> = candidates
         .into_iter()
-        .filter_map(|l| score(identity, l, config))
+        .filter_map(|l| score_prepared(identity, &names, l, config))
         .collect();
     out.sort_by(|a, b| {
         b.score

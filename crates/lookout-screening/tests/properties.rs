@@ -245,6 +245,20 @@ proptest! {
         }
     }
 
+    /// `score` skips the name comparison when the date of birth or sex caps the score
+    /// below the threshold; that shortcut never changes the answer. The identity shares
+    /// the lookout's name (so scores land near any threshold) with a random DOB and sex.
+    #[test]
+    fn score_agrees_with_evaluate_at_every_threshold(
+        l in arb_lookout(), dob in prop::option::of(arb_date()), sex in arb_sex(), th in 0.0f32..1.0,
+    ) {
+        let t = Identity { names: vec![l.subject.name.clone()], dob, sex, nationality: None, documents: vec![] };
+        let cfg = MatchConfig::new(0).with_threshold(th);
+        let full = evaluate(&t, &l);
+        prop_assert_eq!(score(&t, &l, &cfg).map(|m| m.score), (full.score >= th).then_some(full.score));
+        prop_assert_eq!(screen(&t, [&l], &cfg).len(), usize::from(full.score >= th));
+    }
+
     #[test]
     fn name_similarity_is_symmetric_and_reflexive(a in arb_name(), b in arb_name()) {
         let ab = name_similarity(&a, &b);

@@ -4,9 +4,12 @@
 //! `request_deadline_ms`. The in-flight bound is a semaphore; when it is exhausted the
 //! request is refused at once with `ResourceExhausted` instead of queueing without bound.
 //!
-//! CPU-bound requests (screening: read fence, candidate lookup and scoring) also need a
-//! compute slot for their whole run: a few per core, so admitted work is not slowed by an
-//! unbounded number of others sharing the CPU.
+//! CPU-bound requests (screening: candidate lookup and scoring) also need a compute slot
+//! while they compute: a few per core, so admitted work is not slowed by an unbounded
+//! number of others sharing the CPU. The slot is taken after the read fence, never held
+//! while waiting on it: on a node cut off from quorum, linearizable screens wait on the
+//! fence (using no CPU) and must not starve the STALE screens that node can still answer.
+//! Fence waiters are bounded by the in-flight slots and the read barrier's queue.
 //! A request waits at most [`COMPUTE_QUEUE_WAIT`] for one, then is shed with
 //! `ResourceExhausted`: under overload the node answers fewer requests, each on time,
 //! instead of every request late.

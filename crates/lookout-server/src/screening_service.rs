@@ -377,8 +377,8 @@ impl Screening for ScreeningService {
         let opts = validate::read(&r.read).map_err(errors::invalid)?;
         ticket
             .run("screen", async {
-                let _slot = self.ctx.admission.compute_slot().await?;
                 let header = self.ctx.read_fence(opts).await?;
+                let _slot = self.ctx.admission.compute_slot().await?;
                 let (decision, matches) = self.ctx.screen_identity(&identity, now_ms())?;
                 Ok(Response::new(pb::ScreenResponse { header: Some(header), decision, matches }))
             })
@@ -412,8 +412,8 @@ impl Screening for ScreeningService {
         ticket
             .run("screen_manifest", async {
                 // One fence covers the whole manifest: every answer reflects at least it.
-                let _slot = self.ctx.admission.compute_slot().await?;
                 let header = self.ctx.read_fence(opts).await?;
+                let _slot = self.ctx.admission.compute_slot().await?;
                 let now = now_ms();
                 let mut out = pb::ScreenManifestResponse { header: Some(header), ..Default::default() };
                 for (p, identity) in r.passengers.iter().zip(&identities) {

@@ -414,3 +414,50 @@ async fn manifest_of_300_returns_exactly_the_3_planted_matches() {
     assert_eq!((r.no_board, r.refer_secondary), (2, 1));
     assert!(r.header.unwrap().applied_index >= resp.index);
 }
+
+/// On a node cut off from quorum, linearizable screens wait on the read fence until their
+/// deadline; meanwhile the node must keep answering STALE screens (degraded operation),
+/// however many linearizable ones are waiting. More are sent than the node has compute
+/// slots (4 per core), so a fence waiter holding a slot would get the STALE ones shed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_screens_are_answered_on_a_minority_node_while_linearizable_ones_wait() {
+    let (_s, mut c) = start(&ClusterSpec::three());
+    let leader = c.wait_leader(LEADER_WAIT).await.unwrap();
+    let r = put_lookout(&c, leader, lookout("M-1", "Ivan", "Sokolov", "1968-02-11", pb::Category::NoBoard), 7000).await.unwrap();
+    c.wait_applied(&[1, 2, 3], r.index, Duration::from_secs(5)).await.unwrap();
+    let alone = *c.ids.iter().find(|&&id| id != leader).unwrap();
+    for id in c.ids.clone() {
+        if id != alone {
+            c.pause(id).unwrap();
+        }
+    }
+    let waiting = 8 * std::thread::available_parallelism().map_or(1, |n| n.get());
+    let blocked: Vec<_> = (0..waiting)
+        .map(|_| {
+            let mut client = sc(&c, alone);
+            let req = pb::ScreenRequest { read: None, identity: Some(identity("Ivan", "Sokolov", "1968-02-11")) };
+            tokio::spawn(async move { client.screen(timed(req, 3000)).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..5 {
+        let req = pb::ScreenRequest {
+            read: Some(pb::ReadOptions { consistency: pb::Consistency::Stale as i32, max_staleness_ms: 0 }),
+            identity: Some(identity("Ivan", "Sokolov", "1968-02-11")),
+        };
+        let r = sc(&c, alone).screen(timed(req, 1000)).await.expect("a STALE screen on the minority node").into_inner();
+        assert_eq!(r.header.as_ref().unwrap().consistency, pb::Consistency::Stale as i32);
+        assert_eq!(matched_ids(&r), vec!["M-1".to_string()]);
+        assert_eq!(r.decision, pb::Decision::NoBoard as i32);
+    }
+    for b in blocked {
+        let e = b.await.unwrap().expect_err("a linearizable screen without quorum must not succeed");
+        assert!(matches!(e.code(), Code::Unavailable | Code::DeadlineExceeded), "{e:?}");
+    }
+    for id in c.ids.clone() {
+        if id != alone {
+            c.resume(id).unwrap();
+        }
+    }
+    c.wait_leader(LEADER_WAIT).await.unwrap();
+}
