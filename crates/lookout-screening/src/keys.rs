@@ -118,12 +118,18 @@ impl std::fmt::Display for YearSlot {
 /// string is never indexed or matched (its key would collide with every other
 /// number-less document).
 pub fn document_key(doc: &Document) -> String {
-    format!(
-        "{}:{}:{}",
-        doc.doc_type.code(),
-        doc.country.as_str(),
-        normalise_document_number(&doc.number)
-    )
+    key_with_number(doc, &normalise_document_number(&doc.number))
+}
+
+/// [`document_key`], or `None` when the number normalises to nothing (such a document
+/// matches nothing).
+pub(crate) fn numbered_document_key(doc: &Document) -> Option<String> {
+    let n = normalise_document_number(&doc.number);
+    (!n.is_empty()).then(|| key_with_number(doc, &n))
+}
+
+fn key_with_number(doc: &Document, normalised: &str) -> String {
+    format!("{}:{}:{}", doc.doc_type.code(), doc.country.as_str(), normalised)
 }
 
 fn document_index_key(doc: &Document) -> Option<IndexKey> {

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::country::CountryCode;
 use crate::date::PartialDate;
-use crate::keys::document_key;
-use crate::normalise::{NormalisedName, normalise_document_number, normalise_person_name};
+use crate::keys::numbered_document_key;
+use crate::normalise::{NormalisedName, normalise_person_name};
 use crate::phonetic::{article_stripped, phonetic_codes, spelling_fold};
 use crate::types::{Category, Decision, DocType, Identity, Lookout, PersonName};
 
@@ -529,43 +529,38 @@ fn adjust_for_dob(name_sim: f32, dob: DobAgreement) -> f32 {
     }
 }
 
-/// The first of the identity's documents that exactly matches one of the lookout's
-/// (type, country, normalised number), as the lookout's document.
-fn document_hit<'l>(identity: &Identity, lookout: &'l Lookout) -> Option<&'l crate::types::Document> {
-    let lookout_docs: Vec<(String, &crate::types::Document)> = lookout
-        .documents
-        .iter()
-        .filter(|d| !normalise_document_number(&d.number).is_empty())
-        .map(|d| (document_key(d), d))
-        .collect();
-    if lookout_docs.is_empty() {
-        return None;
-    }
-    identity
-        .documents
-        .iter()
-        .filter(|d| !normalise_document_number(&d.number).is_empty())
-        .find_map(|d| {
-            let k = document_key(d);
-            lookout_docs.iter().find(|(lk, _)| *lk == k).map(|(_, ld)| *ld)
-        })
+/// What a screen computes once about the identity rather than once per candidate.
+struct PreparedIdentity {
+    names: Vec<PreparedName>,
+    /// Document keys of the identity's documents that have a number, in order.
+    doc_keys: Vec<String>,
 }
 
-/// The identity's names, normalised and prepared once per screen rather than once
-/// per candidate.
-fn prepare_identity(identity: &Identity) -> Vec<PreparedName> {
-    identity
-        .names
+fn prepare_identity(identity: &Identity) -> PreparedIdentity {
+    PreparedIdentity {
+        names: identity.names.iter().map(|n| prepare(&normalise_person_name(n))).collect(),
+        doc_keys: identity.documents.iter().filter_map(numbered_document_key).collect(),
+    }
+}
+
+/// The lookout's document matching the first of the identity's documents that matches
+/// one exactly on (type, country, normalised number).
+fn document_hit<'l>(p: &PreparedIdentity, lookout: &'l Lookout) -> Option<&'l crate::types::Document> {
+    if p.doc_keys.is_empty() || lookout.documents.is_empty() {
+        return None;
+    }
+    let lookout_docs: Vec<(String, &crate::types::Document)> =
+        lookout.documents.iter().filter_map(|d| Some((numbered_document_key(d)?, d))).collect();
+    p.doc_keys
         .iter()
-        .map(|n| prepare(&normalise_person_name(n)))
-        .collect()
+        .find_map(|k| lookout_docs.iter().find(|(lk, _)| lk == k).map(|(_, ld)| *ld))
 }
 
 /// The highest score `lookout` could reach against `identity` whatever the names:
 /// 1.0 on a document hit, else a perfect name adjusted for date of birth and sex.
 /// Exact, since the name similarity is at most 1.0 and every adjustment is monotone.
-fn score_bound(identity: &Identity, lookout: &Lookout) -> f32 {
-    if document_hit(identity, lookout).is_some() {
+fn score_bound(identity: &Identity, doc_hit: bool, lookout: &Lookout) -> f32 {
+    if doc_hit {
         return 1.0;
     }
     let mut bound = adjust_for_dob(1.0, dob_agreement(identity.dob, lookout.subject.dob));
@@ -579,14 +574,19 @@ fn score_bound(identity: &Identity, lookout: &Lookout) -> f32 {
 /// the validity window (use [`score`] for screening). Always returns a
 /// [`Match`] whose score is in 0.0..=1.0.
 pub fn evaluate(identity: &Identity, lookout: &Lookout) -> Match {
-    evaluate_prepared(identity, &prepare_identity(identity), lookout)
+    let p = prepare_identity(identity);
+    evaluate_prepared(identity, &p, document_hit(&p, lookout), lookout)
 }
 
-fn evaluate_prepared(identity: &Identity, names: &[PreparedName], lookout: &Lookout) -> Match {
+fn evaluate_prepared(
+    identity: &Identity,
+    p: &PreparedIdentity,
+    doc_hit: Option<&crate::types::Document>,
+    lookout: &Lookout,
+) -> Match {
     let mut reasons = Vec::new();
 
     // 1. Exact document.
-    let doc_hit = document_hit(identity, lookout);
     if let Some(d) = doc_hit {
         reasons.push(Reason::DocumentExact {
             doc_type: d.doc_type,
@@ -600,9 +600,9 @@ fn evaluate_prepared(identity: &Identity, names: &[PreparedName], lookout: &Look
         .map(|n| prepare(&normalise_person_name(n)))
         .collect();
     let mut best: Option<(f32, bool, usize)> = None; // (sim, phonetic, lookout name index)
-    for p in names {
+    for name in &p.names {
         for (idx, ln) in lookout_names.iter().enumerate() {
-            let (s, ph) = prepared_similarity(p, ln);
+            let (s, ph) = prepared_similarity(name, ln);
             if best.is_none_or(|(b, _, _)| s > b) {
                 best = Some((s, ph, idx));
             }
@@ -653,16 +653,17 @@ pub fn score(identity: &Identity, lookout: &Lookout, config: &MatchConfig) -> Op
     score_prepared(identity, &prepare_identity(identity), lookout, config)
 }
 
-fn score_prepared(identity: &Identity, names: &[PreparedName], lookout: &Lookout, config: &MatchConfig) -> Option<Match> {
+fn score_prepared(identity: &Identity, p: &PreparedIdentity, lookout: &Lookout, config: &MatchConfig) -> Option<Match> {
     if !lookout.is_active_at(config.now_ms) {
         return None;
     }
     // Most candidates found under a name key and a neighbouring birth year have a
     // conflicting date of birth, which caps them below the threshold: skip the names.
-    if score_bound(identity, lookout) < config.threshold {
+    let doc_hit = document_hit(p, lookout);
+    if score_bound(identity, doc_hit.is_some(), lookout) < config.threshold {
         return None;
     }
-    let m = evaluate_prepared(identity, names, lookout);
+    let m = evaluate_prepared(identity, p, doc_hit, lookout);
     (m.score >= config.threshold).then_some(m)
 }
 
@@ -673,10 +674,10 @@ pub fn screen<'a>(
     candidates: impl IntoIterator<Item = &'a Lookout>,
     config: &MatchConfig,
 ) -> Vec<Match> {
-    let names = prepare_identity(identity);
+    let p = prepare_identity(identity);
     let mut out: Vec<Match> = candidates
         .into_iter()
-        .filter_map(|l| score_prepared(identity, &names, l, config))
+        .filter_map(|l| score_prepared(identity, &p, l, config))
         .collect();
     out.sort_by(|a, b| {
         b.score
