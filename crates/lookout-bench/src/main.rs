@@ -35,6 +35,7 @@ mod workload;
 use etcd::EtcdCluster;
 use load::Figures;
 use load::LoadSpec;
+use workload::Driver;
 use workload::EtcdDriver;
 use workload::KvShape;
 use workload::LookoutDriver;
@@ -221,16 +222,16 @@ fn main() -> anyhow::Result<()> {
                         }
                         let d = Arc::new(d);
                         if !workload.writes() {
-                            preload_lookout(&d, &load).await?;
+                            preload(d.clone().into(), load.keys).await?;
                         }
-                        lookout_run(&d, workload, &load.spec(load.clients)).await
+                        run_on(d.clone().into(), workload, &load.spec(load.clients)).await
                     }
                     Target::Etcd => {
                         let c = EtcdCluster::start(load.nodes as u64)?;
                         let leader = c.wait_leader(Duration::from_secs(30)).await?;
                         let d = Arc::new(EtcdDriver::new(&c, leader, load.spec(load.clients).connections, &load.shape()).await?);
-                        preload_etcd(&d, &load).await?;
-                        etcd_run(&d, workload, &load.spec(load.clients)).await
+                        preload(d.clone().into(), load.keys).await?;
+                        run_on(d.clone().into(), workload, &load.spec(load.clients)).await
                     }
                 };
                 emit(args.json, &[f]);
@@ -326,25 +327,17 @@ async fn load_watch_list(c: &TestCluster, leader: u64, lookouts: u64, streams: u
 }
 
 /// Writes every key once so reads find values.
-async fn preload_lookout(d: &Arc<LookoutDriver>, load: &LoadArgs) -> anyhow::Result<()> {
-    let d = d.clone();
-    let keys = load.keys;
-    let f = load::closed_loop("lookout", "preload", &preload_spec(keys), move |c, s| {
+async fn preload(d: Driver, keys: u64) -> anyhow::Result<()> {
+    let target = d.target();
+    let f = load::closed_loop(target, "preload", &preload_spec(keys), move |c, s| {
         let d = d.clone();
         async move { d.op(Workload::Put, c, s).await }
     })
     .await;
-    check_preload(&f)
-}
-
-async fn preload_etcd(d: &Arc<EtcdDriver>, load: &LoadArgs) -> anyhow::Result<()> {
-    let d = d.clone();
-    let f = load::closed_loop("etcd", "preload", &preload_spec(load.keys), move |c, s| {
-        let d = d.clone();
-        async move { d.op(Workload::Put, c, s).await }
-    })
-    .await;
-    check_preload(&f)
+    if f.error_count() > 0 {
+        bail!("preloading keys on {target} failed: {:?}", f.errors);
+    }
+    Ok(())
 }
 
 /// One client writing `keys` keys in sequence (the key of (0, s) is s % keys).
@@ -359,32 +352,17 @@ fn preload_spec(keys: u64) -> LoadSpec {
     }
 }
 
-fn check_preload(f: &Figures) -> anyhow::Result<()> {
-    if f.error_count() > 0 {
-        bail!("preloading keys failed: {:?}", f.errors);
-    }
-    Ok(())
-}
-
-async fn lookout_run(d: &Arc<LookoutDriver>, w: Workload, spec: &LoadSpec) -> Figures {
+/// One measured run of `w` on either target; Lookout's retried attempts are counted.
+async fn run_on(d: Driver, w: Workload, spec: &LoadSpec) -> Figures {
     let before = d.retried();
     let driver = d.clone();
-    let mut f = load::closed_loop("lookout", w.name(), spec, move |c, s| {
+    let mut f = load::closed_loop(d.target(), w.name(), spec, move |c, s| {
         let d = driver.clone();
         async move { d.op(w, c, s).await }
     })
     .await;
     f.retried = d.retried() - before;
     f
-}
-
-async fn etcd_run(d: &Arc<EtcdDriver>, w: Workload, spec: &LoadSpec) -> Figures {
-    let d = d.clone();
-    load::closed_loop("etcd", w.name(), spec, move |c, s| {
-        let d = d.clone();
-        async move { d.op(w, c, s).await }
-    })
-    .await
 }
 
 const COMPARED: [Workload; 3] = [Workload::Put, Workload::GetLinearizable, Workload::GetStale];
@@ -396,10 +374,10 @@ async fn compare(bin: &Path, clients_list: &[usize], load: &LoadArgs, progress: 
         for (run, &clients) in clients_list.iter().enumerate() {
             let d = Arc::new(LookoutDriver::new(&c, leader, load.spec(clients).connections, &load.shape(), run as u64 + 1, Duration::from_secs(5)));
             if run == 0 {
-                preload_lookout(&d, load).await?;
+                preload(d.clone().into(), load.keys).await?;
             }
             for w in COMPARED.iter().chain(&[Workload::GetLease]) {
-                let f = lookout_run(&d, *w, &load.spec(clients)).await;
+                let f = run_on(d.clone().into(), *w, &load.spec(clients)).await;
                 if progress {
                     eprintln!("  lookout {:<18} x{clients:<4} {:>8.0} qps  p99 {:.2} ms", w.name(), f.qps, f.p99_ms);
                 }
@@ -413,10 +391,10 @@ async fn compare(bin: &Path, clients_list: &[usize], load: &LoadArgs, progress: 
         for (run, &clients) in clients_list.iter().enumerate() {
             let d = Arc::new(EtcdDriver::new(&c, leader, load.spec(clients).connections, &load.shape()).await?);
             if run == 0 {
-                preload_etcd(&d, load).await?;
+                preload(d.clone().into(), load.keys).await?;
             }
             for w in COMPARED {
-                let f = etcd_run(&d, w, &load.spec(clients)).await;
+                let f = run_on(d.clone().into(), w, &load.spec(clients)).await;
                 if progress {
                     eprintln!("  etcd    {:<18} x{clients:<4} {:>8.0} qps  p99 {:.2} ms", w.name(), f.qps, f.p99_ms);
                 }
@@ -469,7 +447,7 @@ async fn capacity_run(
             deadline: Duration::from_secs(10),
             ops_limit: None,
         };
-        let f = lookout_run(&d, w, &spec).await;
+        let f = run_on(d.clone().into(), w, &spec).await;
         if progress {
             eprintln!("  {:<10} x{clients:<3} {:>7.0} qps  p50 {:.2} ms  p99 {:.2} ms", w.name(), f.qps, f.p50_ms, f.p99_ms);
         }
@@ -564,9 +542,9 @@ async fn smoke(bin: &Path, duration: u64, no_etcd: bool) -> anyhow::Result<()> {
         let mut d = LookoutDriver::new(&c, leader, 2, &load.shape(), 1, Duration::from_secs(10));
         d.screening = Some(load_watch_list(&c, leader, load.lookouts, 1, false).await?);
         let d = Arc::new(d);
-        preload_lookout(&d, &load).await?;
+        preload(d.clone().into(), load.keys).await?;
         for w in Workload::ALL {
-            figures.push(lookout_run(&d, w, &load.spec(4)).await);
+            figures.push(run_on(d.clone().into(), w, &load.spec(4)).await);
         }
     }
     let mut failovers = vec![failover_run(bin, Target::Lookout, 1, Duration::from_millis(300), 3, false).await?];
@@ -574,9 +552,9 @@ async fn smoke(bin: &Path, duration: u64, no_etcd: bool) -> anyhow::Result<()> {
         let c = EtcdCluster::start(3)?;
         let leader = c.wait_leader(Duration::from_secs(30)).await?;
         let d = Arc::new(EtcdDriver::new(&c, leader, 2, &load.shape()).await?);
-        preload_etcd(&d, &load).await?;
+        preload(d.clone().into(), load.keys).await?;
         for w in Workload::ALL.into_iter().filter(|w| w.etcd_has()) {
-            figures.push(etcd_run(&d, w, &load.spec(4)).await);
+            figures.push(run_on(d.clone().into(), w, &load.spec(4)).await);
         }
         drop(c);
         failovers.push(failover_run(bin, Target::Etcd, 1, Duration::from_millis(300), 3, false).await?);

@@ -122,6 +122,49 @@ pub fn manifest_request(cfg: &GenConfig, f: u64) -> (Vec<lookout_gen::GeneratedT
     (pax, req)
 }
 
+/// The driver of either target, so that one run loop serves both.
+#[derive(Clone)]
+pub enum Driver {
+    Lookout(Arc<LookoutDriver>),
+    Etcd(Arc<EtcdDriver>),
+}
+
+impl Driver {
+    pub fn target(&self) -> &'static str {
+        match self {
+            Driver::Lookout(_) => "lookout",
+            Driver::Etcd(_) => "etcd",
+        }
+    }
+
+    pub async fn op(&self, w: Workload, client: usize, seq: u64) -> Result<(), ErrorClass> {
+        match self {
+            Driver::Lookout(d) => d.op(w, client, seq).await,
+            Driver::Etcd(d) => d.op(w, client, seq).await,
+        }
+    }
+
+    /// Attempts retried after `Unavailable` (the Lookout driver retries; the etcd one does not).
+    pub fn retried(&self) -> u64 {
+        match self {
+            Driver::Lookout(d) => d.retried(),
+            Driver::Etcd(_) => 0,
+        }
+    }
+}
+
+impl From<Arc<LookoutDriver>> for Driver {
+    fn from(d: Arc<LookoutDriver>) -> Driver {
+        Driver::Lookout(d)
+    }
+}
+
+impl From<Arc<EtcdDriver>> for Driver {
+    fn from(d: Arc<EtcdDriver>) -> Driver {
+        Driver::Etcd(d)
+    }
+}
+
 /// Issues workload operations against a running Lookout cluster.
 pub struct LookoutDriver {
     /// `connections` channels to every node; writes use the current leader's.
