@@ -8,6 +8,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 SEEDS=${SEEDS:-10}
+# openraft at info: elections, truncations and startup recovery are in the node logs.
+export LOOKOUT_LOG=${LOOKOUT_LOG:-info,openraft=info}
 SECS=${SECS:-600}
 FIRST=${FIRST:-1}
 OUT=${OUT:-target/jepsen/long}
@@ -23,7 +25,7 @@ for s in $(seq "$FIRST" $((FIRST + SEEDS - 1))); do
     if [ $((s % 2)) -eq 1 ]; then workload=cas; else workload=visibility; fi
     echo "== seed $s: $workload, --nemesis all, $SECS s =="
     "$OUT/bin/lookout-jepsen" test --workload "$workload" --nemesis all --nodes 5 \
-        --lookoutd "$OUT/bin/lookoutd" --time-limit "$SECS" --seed "$s" --out "$OUT/seed-$s" \
+        --lookoutd "$OUT/bin/lookoutd" --time-limit "$SECS" --seed "$s" --out "$OUT/seed-$s" --keep-data \
         >"$OUT/seed-$s.log" 2>&1
     rc=$?
     [ $rc -eq 0 ] || status=1

@@ -145,8 +145,8 @@ pub fn open(data_dir: &Path, opts: StoreOptions) -> Result<(LogStore, StateMachi
     snapshot::remove_temp_files(&snapshot_dir)?;
     db.flush()?;
 
-    let log_store = LogStore::new(log_db)?;
     let state_machine = StateMachine::new(db, meta, snapshot_dir, &opts)?;
+    let log_store = LogStore::new(log_db, state_machine.applied_watch())?;
     Ok((log_store, state_machine))
 }
 

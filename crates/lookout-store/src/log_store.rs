@@ -14,6 +14,8 @@ use std::ops::RangeBounds;
 use std::sync::Arc;
 use std::sync::mpsc;
 
+use tokio::sync::watch;
+
 use lookout_types::Entry;
 use lookout_types::LogId;
 use lookout_types::TypeConfig;
@@ -26,6 +28,7 @@ use openraft::storage::RaftLogStorage;
 
 use crate::codec;
 use crate::error::StoreError;
+use crate::state_machine::Progress;
 use crate::layout::RAFT_COMMITTED;
 use crate::layout::RAFT_PURGED;
 use crate::layout::RAFT_VOTE;
@@ -47,6 +50,9 @@ struct Inner {
     log: sled::Tree,
     raft: sled::Tree,
     flusher: mpsc::Sender<FlushJob>,
+    /// The state machine's progress: entries at or below its applied index are committed
+    /// and must never be truncated.
+    applied: watch::Receiver<Progress>,
 }
 
 /// An append waiting for its fsync. The job carries the db handle so the flusher thread
@@ -57,7 +63,7 @@ struct FlushJob {
 }
 
 impl LogStore {
-    pub(crate) fn new(db: sled::Db) -> Result<LogStore, StoreError> {
+    pub(crate) fn new(db: sled::Db, applied: watch::Receiver<Progress>) -> Result<LogStore, StoreError> {
         let log = db.open_tree(TREE_LOG)?;
         let raft = db.open_tree(TREE_RAFT)?;
         let (tx, rx) = mpsc::channel();
@@ -70,6 +76,7 @@ impl LogStore {
                 log,
                 raft,
                 flusher: tx,
+                applied,
             }),
         })
     }
@@ -330,6 +337,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
         let from = last_log_id.map_or(0, |l| l.index + 1);
+        // Raft never truncates a committed entry, and every applied entry is committed: a
+        // request to remove one means this node applied an entry the cluster did not
+        // commit (or is about to replace one it applied). Going on would leave this
+        // replica's state silently different from the others'; stop instead.
+        let applied = self.inner.applied.borrow().applied_index;
+        if applied > 0 && from <= applied {
+            let msg = format!(
+                "refusing to truncate the log from index {from}: entries up to {applied} are already applied \
+                 (this replica applied an entry the cluster did not commit; its state may diverge)"
+            );
+            tracing::error!("{msg}");
+            return Err(StoreError::corrupt("raft log", msg).into());
+        }
         let removed = self.remove_range(from, None)?;
         tracing::debug!(from, removed, "truncated log");
         self.flush().await

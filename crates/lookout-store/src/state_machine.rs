@@ -93,8 +93,8 @@ struct Expired {
 
 /// What readers see of the state machine's progress; one value, so always consistent.
 #[derive(Clone, Debug, Default)]
-struct Progress {
-    applied_index: u64,
+pub(crate) struct Progress {
+    pub(crate) applied_index: u64,
     digest: Digest,
     keys: u64,
     snapshot_index: u64,
@@ -206,6 +206,12 @@ impl StateMachine {
             state,
             dedup_window_ms: opts.dedup_window_ms,
         })
+    }
+
+    /// The applied index as it advances, for the log store's truncation guard (holds no
+    /// reference to the database).
+    pub(crate) fn applied_watch(&self) -> watch::Receiver<Progress> {
+        self.shared.progress.subscribe()
     }
 
     /// A handle for concurrent reads of the applied state.

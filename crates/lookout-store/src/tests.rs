@@ -616,6 +616,27 @@ async fn reopen_keeps_vote_log_and_state() {
     assert_eq!(log.try_get_log_entries(..).await.unwrap().len(), 2);
 }
 
+/// An applied entry is committed and Raft never removes a committed entry: a request to
+/// truncate at or below the applied index means this replica applied something the cluster
+/// did not commit. The store refuses (the node stops) instead of diverging silently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncating_applied_entries_is_refused() {
+    let dir = TempDir::new().unwrap();
+    let (mut log, mut sm) = open(dir.path());
+    log.blocking_append((1..=6).map(|i| req(i, None, i, put(&format!("k{i}"), "v"))))
+        .await
+        .unwrap();
+    apply(&mut sm, log.try_get_log_entries(1..=4).await.unwrap());
+    for keep in [Some(lid(3)), Some(lid(2)), None] {
+        let e = log.truncate_after(keep).await.unwrap_err();
+        assert!(e.to_string().contains("already applied"), "{e}");
+    }
+    assert_eq!(log.try_get_log_entries(..).await.unwrap().len(), 6, "nothing was removed");
+    // Above the applied index (an uncommitted tail) truncation is normal.
+    log.truncate_after(Some(lid(4))).await.unwrap();
+    assert_eq!(log.try_get_log_entries(..).await.unwrap().len(), 4);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_commit_completes_every_append() {
     let dir = TempDir::new().unwrap();

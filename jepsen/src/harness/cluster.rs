@@ -495,6 +495,29 @@ impl Channels {
         }
     }
 
+    /// Every key-value pair node `id` holds, read STALE (from its own state, however it
+    /// got there), page by page: for comparing replicas that report different digests.
+    pub async fn dump_kv(&self, id: u64, timeout: Duration) -> Result<Vec<pb::KeyValue>, tonic::Status> {
+        let mut client = pb::kv_client::KvClient::new(self.channel(id));
+        let mut out = Vec::new();
+        let mut continuation = Vec::new();
+        loop {
+            let mut req = tonic::Request::new(pb::RangeRequest {
+                read: Some(pb::ReadOptions { consistency: pb::Consistency::Stale as i32, max_staleness_ms: 0 }),
+                prefix: vec![],
+                limit: 10_000,
+                continuation,
+            });
+            req.set_timeout(timeout);
+            let page = client.range(req).await?.into_inner();
+            out.extend(page.kvs);
+            if page.continuation.is_empty() {
+                return Ok(out);
+            }
+            continuation = page.continuation;
+        }
+    }
+
     /// Statuses of every node that answers, concurrently.
     pub async fn statuses(&self, timeout: Duration) -> BTreeMap<u64, pb::NodeStatus> {
         let futs = self.ids.iter().map(|&id| async move { (id, self.status(id, timeout).await) });

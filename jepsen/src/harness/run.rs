@@ -488,10 +488,87 @@ async fn converge(channels: &Channels, ids: &[u64], timeout: Duration) -> serde_
         if Instant::now() > deadline {
             if same_index && !same_digest {
                 last["divergent"] = json!(true);
+                last["differences"] = differences(channels, ids).await;
             }
             return last;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// For replicas that diverged: every key on which the nodes disagree, with what each node
+/// holds (value, version, create and mod index; null = absent). At most 50 keys listed.
+async fn differences(channels: &Channels, ids: &[u64]) -> serde_json::Value {
+    let mut by_node: BTreeMap<u64, BTreeMap<Vec<u8>, lookout_proto::v1::KeyValue>> = BTreeMap::new();
+    for &id in ids {
+        match channels.dump_kv(id, Duration::from_secs(10)).await {
+            Ok(kvs) => {
+                by_node.insert(id, kvs.into_iter().map(|kv| (kv.key.clone(), kv)).collect());
+            }
+            Err(e) => return json!({"error": format!("node {id}: {e}")}),
+        }
+    }
+    diff_replicas(&by_node)
+}
+
+/// The keys on which replicas' contents differ (see [`differences`]).
+fn diff_replicas(by_node: &BTreeMap<u64, BTreeMap<Vec<u8>, lookout_proto::v1::KeyValue>>) -> serde_json::Value {
+    let keys: std::collections::BTreeSet<&Vec<u8>> = by_node.values().flat_map(|m| m.keys()).collect();
+    let mut listed = Vec::new();
+    let mut count = 0usize;
+    for key in keys {
+        let held: Vec<Option<&lookout_proto::v1::KeyValue>> = by_node.values().map(|m| m.get(key)).collect();
+        if held.windows(2).all(|w| w[0] == w[1]) {
+            continue;
+        }
+        count += 1;
+        if listed.len() < 50 {
+            let nodes: BTreeMap<String, serde_json::Value> = by_node
+                .iter()
+                .map(|(id, m)| {
+                    let v = m.get(key).map(|kv| {
+                        json!({"value": String::from_utf8_lossy(&kv.value), "version": kv.version,
+                               "create_index": kv.create_index, "mod_index": kv.mod_index})
+                    });
+                    (id.to_string(), v.unwrap_or(serde_json::Value::Null))
+                })
+                .collect();
+            listed.push(json!({"key": String::from_utf8_lossy(key), "nodes": nodes}));
+        }
+    }
+    json!({"keys_differing": count, "first": listed})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kv(key: &str, value: &str, mod_index: u64) -> (Vec<u8>, lookout_proto::v1::KeyValue) {
+        let kv = lookout_proto::v1::KeyValue {
+            key: key.into(),
+            value: value.into(),
+            version: 1,
+            create_index: mod_index,
+            mod_index,
+        };
+        (key.as_bytes().to_vec(), kv)
+    }
+
+    #[test]
+    fn diff_lists_only_keys_the_replicas_disagree_on() {
+        let mut by_node = BTreeMap::new();
+        by_node.insert(1, BTreeMap::from([kv("a", "1", 5), kv("b", "2", 6), kv("c", "3", 7)]));
+        by_node.insert(2, BTreeMap::from([kv("a", "1", 5), kv("b", "9", 8), kv("c", "3", 7)]));
+        by_node.insert(3, BTreeMap::from([kv("a", "1", 5), kv("b", "2", 6)]));
+        let d = diff_replicas(&by_node);
+        assert_eq!(d["keys_differing"], 2);
+        assert_eq!(d["first"][0]["key"], "b");
+        assert_eq!(d["first"][0]["nodes"]["2"]["value"], "9");
+        assert_eq!(d["first"][1]["key"], "c");
+        assert!(d["first"][1]["nodes"]["3"].is_null());
+        by_node.remove(&2);
+        by_node.insert(3, BTreeMap::from([kv("a", "1", 5), kv("b", "2", 6), kv("c", "3", 7)]));
+        assert_eq!(diff_replicas(&by_node)["keys_differing"], 0);
     }
 }
 
