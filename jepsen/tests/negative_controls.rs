@@ -8,13 +8,13 @@
 //! * `unsafe-skip-read-barrier`: linearizable reads are served from local state with no
 //!   read barrier. Caught within a 30 s run that isolates the leader (deposed leaders and
 //!   lagging followers answer stale reads).
-//! * `unsafe-ack-before-fsync`: log appends acknowledged without a flush. NOT catchable by
-//!   `kill -9` on this storage engine (test ignored, documented): sled writes its I/O
-//!   buffer to the OS before every batch, and the node applies an entry (a batch) before
-//!   the client's acknowledgement, so every acknowledged entry is already in the kernel's
-//!   page cache, which survives the process. Only losing the page cache (power loss) could
-//!   tell, and today the real binary does not survive power loss either (sled panics on
-//!   recovery), see jepsen/README.md.
+//! * `unsafe-ack-before-fsync`: log appends acknowledged without a flush. Not reliably
+//!   catchable by `kill -9` on this storage engine (test ignored, documented): each sled
+//!   batch hands its I/O buffer to a background thread that writes it to the file within
+//!   microseconds, and the node applies an entry (a batch) before the client's
+//!   acknowledgement, so an acknowledged entry is lost only if the kill lands inside that
+//!   window. Losing the page cache (power loss) would tell, and today the real binary does
+//!   not survive power loss either (sled panics on recovery), see jepsen/README.md.
 //!
 //! Run: `cargo test --release -p lookout-jepsen --test negative_controls -- --nocapture`
 //! (and `-- --ignored` for the two documented failures).
