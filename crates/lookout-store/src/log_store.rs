@@ -351,7 +351,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             return Err(StoreError::corrupt("raft log", msg).into());
         }
         let removed = self.remove_range(from, None)?;
-        tracing::debug!(from, removed, "truncated log");
+        // Rare (a conflicting uncommitted tail from an earlier term) and telling when
+        // replicas are compared after a fault, so kept at info.
+        if removed > 0 {
+            tracing::info!(from, removed, applied, "truncated conflicting log entries");
+        }
         self.flush().await
     }
 
