@@ -93,6 +93,14 @@ pub fn raft_config(config: &ClusterConfig) -> Result<openraft::Config, openraft:
         snapshot_policy: SnapshotPolicy::LogsSinceLast(t.snapshot_logs_since_last),
         max_in_snapshot_log_to_keep: t.logs_to_keep_after_snapshot,
         enable_pre_vote: Some(true),
+        // A restarted leader must win a new election, never resume its old term. Resuming
+        // is unsafe here because neither the state machine nor the committed index is
+        // flushed before a client is answered (both are rebuilt from the log): a leader
+        // restarted after `kill -9` would serve reads from a committed index older than
+        // writes it had acknowledged, and could re-propose different entries under log
+        // ids its followers already hold (found by the Jepsen long run: a linearizable
+        // screen missed an acknowledged lookout, and replicas diverged).
+        enable_leader_restore: Some(false),
         // Replicate entries as soon as they are written locally, in parallel with the
         // leader's own fsync (the leader counts itself only once its fsync completes).
         // Halves single-client commit latency on loopback.

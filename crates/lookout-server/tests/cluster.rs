@@ -176,6 +176,33 @@ async fn crash_of_leader_loses_no_acknowledged_write_and_applies_none_twice() {
     }
 }
 
+/// A leader killed with `kill -9` right after acknowledging writes and restarted at once
+/// (before any follower's election timeout) must not resume its old term: its state and
+/// committed index are rebuilt from the log, so as a resumed leader it could answer reads
+/// from before writes it had acknowledged. It has to win (or lose) a new election, and every
+/// acknowledged write is read back through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_leader_does_not_resume_its_term() {
+    let (_serial, mut c) = start(&ClusterSpec::three());
+    for round in 0..3u64 {
+        let leader = c.wait_leader(LEADER_WAIT).await.unwrap();
+        let term = c.status(leader).await.unwrap().term;
+        let mut last = String::new();
+        for i in 0..30u64 {
+            last = format!("round-{round}-{i}");
+            put(&c, leader, "restart/key", &last, 90_000 + round * 100 + i).await.unwrap();
+        }
+        c.kill(leader).unwrap();
+        c.start_node(leader).unwrap();
+        c.wait_serving(leader, LEADER_WAIT).await.unwrap();
+        let now_leader = c.wait_leader(LEADER_WAIT).await.unwrap();
+        let st = c.status(now_leader).await.unwrap();
+        assert!(st.term > term, "round {round}: node {leader} was leader in term {term}; after its restart the leader is node {now_leader} in term {}", st.term);
+        let r = get(&c, leader, "restart/key", pb::Consistency::Linearizable).await.unwrap();
+        assert_eq!(value_of(&r).as_deref(), Some(last.as_str()), "round {round}: last acknowledged write");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_node_catches_up_by_log_and_by_snapshot() {
     let spec = ClusterSpec::three().raft("snapshot_logs_since_last", 50).raft("logs_to_keep_after_snapshot", 5);
